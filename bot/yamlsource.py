@@ -1,0 +1,75 @@
+"""Safe YAML loading that remembers where every key came from.
+
+Config and front-matter errors must name the line, so we compose the node tree once
+(yaml's safe composer, never a Python-object constructor) and record the line of each
+key path while building plain data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from bot.errors import InputError
+
+Path = tuple[str | int, ...]
+
+
+@dataclass
+class LocatedYaml:
+    """Plain data plus the 1-based line of each key path (``("rfc", "quorum")``)."""
+
+    data: Any
+    lines: dict[Path, int] = field(default_factory=dict)
+    line_offset: int = 0
+
+    def line_of(self, path: Path) -> int:
+        """Line of the deepest known prefix of ``path`` (so a missing key points at its parent)."""
+        probe = tuple(path)
+        while probe:
+            if probe in self.lines:
+                return self.lines[probe] + self.line_offset
+            probe = probe[:-1]
+        return self.lines.get((), 1) + self.line_offset
+
+
+def load_located(text: str, *, source: str, line_offset: int = 0) -> LocatedYaml:
+    """Parse ``text`` safely; raise ``InputError`` with ``source:line`` on bad YAML."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = (mark.line + 1 if mark else 1) + line_offset
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise InputError(f"invalid YAML: {problem}", where=f"{source}:{line}",
+                         hint="check indentation, colons and quoting on that line") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"invalid YAML: {exc}", where=source) from None
+    except RecursionError:
+        raise InputError("invalid YAML: nested too deeply", where=source) from None
+    located = LocatedYaml(data=data, line_offset=line_offset)
+    if node is not None:
+        located.lines[()] = node.start_mark.line + 1
+        _record_lines(node, (), located.lines, set())
+    return located
+
+
+def _record_lines(node: yaml.Node, path: Path, lines: dict[Path, int], seen: set[int]) -> None:
+    # Aliases share nodes; visiting each node once keeps "billion laughs" documents linear.
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
+            child = (*path, key)
+            lines[child] = key_node.start_mark.line + 1
+            _record_lines(value_node, child, lines, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            child = (*path, index)
+            lines[child] = item.start_mark.line + 1
+            _record_lines(item, child, lines, seen)

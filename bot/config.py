@@ -141,7 +141,7 @@ def _message(error: jsonschema.ValidationError) -> str:
     if error.validator == "type":
         return f"expected {_article(error.validator_value)}, got {_kind(error.instance)} {got}"
     if error.validator == "enum":
-        options = ", ".join(json.dumps(v) for v in list(error.validator_value))
+        options = ", ".join(json.dumps(v) for v in sub.get("enum", []))
         return f"expected one of {options}, got {got}"
     if error.validator == "const":
         alternative = expected or "a valid value"

@@ -62,6 +62,31 @@ def schema_command() -> None:
     click.echo(json.dumps(schema(), indent=2))
 
 
+@cli.command("docs")
+@click.option("--write", "mode", flag_value="write",
+              help="Regenerate the README's config reference.")
+@click.option("--check", "mode", flag_value="check", default=True,
+              help="Fail when the README's config reference is stale (default).")
+@pass_state
+def docs_command(state: CliState, mode: str) -> None:
+    """Keep the README's config reference in step with the JSON Schema."""
+    from pathlib import Path
+
+    from bot.configref import splice
+
+    readme = Path(state.root) / "README.md"
+    current = readme.read_text("utf-8")
+    fresh = splice(current)
+    if mode == "write":
+        readme.write_text(fresh, "utf-8")
+        click.echo(f"wrote the config reference into {readme}")
+    elif fresh != current:
+        raise CvfError("the config reference is stale", where=str(readme),
+                       hint="run `cvf docs --write` and commit README.md")
+    else:
+        click.echo("README.md config reference is current")
+
+
 def _register_commands() -> None:
     # Each concern module adds its commands to ``cli`` when imported.
     from bot.commands import register_all

@@ -30,6 +30,11 @@ class Event:
     config: Config
     delivery_id: str = ""
     now: datetime = field(default_factory=utcnow)
+    # What handlers report back to the host: the Action writes ``outputs`` to
+    # $GITHUB_OUTPUT (keys such as "rfc-status", "decision", "risk-level") and ``summary``
+    # to $GITHUB_STEP_SUMMARY; the webhook app logs them. Handlers never write files.
+    outputs: dict[str, str] = field(default_factory=dict)
+    summary: list[str] = field(default_factory=list)
 
     @property
     def action(self) -> str | None:

@@ -1,0 +1,53 @@
+"""Shared fixtures. Keep this file small: put a concern's fixtures next to its tests."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fake_github import FakeGitHub
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@cache
+def _load_json(path: Path) -> Any:
+    return json.loads(path.read_text("utf-8"))
+
+
+def load_payload(event: str, name: str = "payload") -> dict[str, Any]:
+    """A copy of ``fixtures/payloads/<event>/<name>.payload.json`` (real GitHub webhook
+    payloads, see fixtures/LICENSE-octokit.md); ``name`` is usually the action."""
+    folder = FIXTURES / "payloads" / event
+    candidates = [folder / f"{name}.payload.json", folder / name, folder / f"{name}.json"]
+    for path in candidates:
+        if path.is_file():
+            return copy.deepcopy(_load_json(path))
+    have = sorted(p.name for p in folder.glob("*.json")) if folder.is_dir() else []
+    raise FileNotFoundError(
+        f"no payload {event}/{name} under {folder}; have {have or 'none'} "
+        f"(copy it from ../shared/github-payloads/{event}/)")
+
+
+def load_api_fixture(name: str) -> list[dict[str, Any]]:
+    """A recorded GitHub API scenario from ``fixtures/api/<name>.json`` (a list of
+    exchanges: method, path, body, status, response, headers)."""
+    return copy.deepcopy(_load_json(FIXTURES / "api" / f"{name}.json"))
+
+
+@pytest.fixture
+def payload() -> Callable[..., dict[str, Any]]:
+    """``payload("pull_request", "opened")`` -> a fresh, mutable copy of a real payload."""
+    return load_payload
+
+
+@pytest.fixture
+def fake_github() -> FakeGitHub:
+    """An empty in-memory repository ``octo-org/governance`` behind the ``GitHubPort``."""
+    return FakeGitHub()

@@ -1,0 +1,177 @@
+"""The one sticky status comment of an RFC pull request: everything a reader needs, in place.
+
+``build_view`` turns the core's results into plain values; the template
+(templates/rfc/status-comment.md.j2) lays them out. User-written text (titles, reasons,
+concern names, thread excerpts) is escaped by the template's ``md``/``cell`` filters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.rfc.discussion import Discussion
+from bot.rfc.lifecycle import (
+    ACCEPTED,
+    DRAFT,
+    OPEN,
+    POSTPONED,
+    REJECTED,
+    REVIEW,
+    WITHDRAWN,
+    state_word,
+)
+from bot.rfc.record import Ledger, decided_at, deciders, iso
+from bot.rfc.tally import OPTION_WORDS, OPTIONS, Tally, format_share
+from bot.templating import render
+
+STATUS_MARKER = "<!-- cvf:rfc-status -->"
+MAX_VOTER_ROWS = 200
+MAX_THREAD_ROWS = 30
+
+
+@dataclass
+class StatusView:
+    number: int
+    title: str
+    rfc_path: str
+    rfc_type: str
+    state: str
+    state_label: str
+    period_ends: str | None
+    days_left: str | None
+    rule: str
+    rows: list[dict[str, Any]]
+    voters: list[dict[str, Any]]
+    hidden_voters: int
+    not_voted: list[str]
+    conflicting: list[dict[str, Any]]
+    outcome: dict[str, Any]
+    concerns: list[dict[str, Any]]
+    discussion: dict[str, Any]
+    threads: list[dict[str, Any]]
+    errors: list[str]
+    next_step: str
+    chart: list[tuple[str, int]]
+    decision: dict[str, Any] | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    ledger: str = ""
+
+
+def days_left(now: datetime, ends: datetime | None) -> str | None:
+    if ends is None:
+        return None
+    seconds = (ends - now).total_seconds()
+    if seconds <= 0:
+        return "ended"
+    days, rest = divmod(int(seconds), 86400)
+    hours = rest // 3600
+    if days:
+        return f"{days} day{'s' if days != 1 else ''}, {hours} h left"
+    return f"{hours} h {rest % 3600 // 60} min left"
+
+
+def next_step(state: str, tally: Tally, unresolved: list[str], unanswered: int,
+              require_answered: bool, period_ends: str | None) -> str:
+    if state == DRAFT:
+        return "An author or a committee member writes `/rfc open` to start the comment period."
+    if state == OPEN:
+        return (f"Comment and vote until {period_ends} UTC; the RFC then moves to review "
+                "on its own.")
+    if state == REVIEW:
+        blockers = []
+        if unresolved:
+            blockers.append("resolve the open concerns (`/rfc resolve <name>`)")
+        if require_answered and unanswered:
+            blockers.append(f"answer the {unanswered} open review thread(s)")
+        if not tally.outcome.quorum_met:
+            return ("The quorum is not met. The committee can reopen voting with "
+                    "`/rfc extend 7d`, or `/rfc postpone` the RFC.")
+        if tally.outcome.decision == "accept":
+            if blockers:
+                return "Before acceptance: " + "; ".join(blockers) + "."
+            return "The votes carry it: a committee member writes `/rfc accept`."
+        return "The votes do not meet the threshold: a committee member writes `/rfc reject`."
+    if state in (ACCEPTED, REJECTED):
+        return "Decided. Merging the pull request records the RFC with its decision."
+    if state == POSTPONED:
+        return "Postponed. A committee member can reopen it with `/rfc open`."
+    if state == WITHDRAWN:
+        return "Withdrawn. Nothing more to do."
+    return ""
+
+
+def build_view(*, number: int, title: str, rfc_path: str, rfc_type: str, state: str,
+               labels: dict[str, str], now: datetime, period_ends: datetime | None,
+               tally: Tally, discussion: Discussion, unresolved: list[str],
+               resolved: list[str], late_concerns: list[str], errors: list[str],
+               require_answered: bool, ledger: Ledger) -> StatusView:
+    ends_text = iso(period_ends).replace("T", " ").removesuffix("Z") if period_ends else None
+    rows = [{"option": OPTION_WORDS[o], "binding": tally.binding[o],
+             "non_binding": tally.non_binding[o]} for o in OPTIONS]
+    voters = []
+    for voter in sorted(tally.voters, key=lambda v: (not v.binding, v.login.lower())):
+        vote = OPTION_WORDS.get(voter.option or "", "—")
+        if voter.conflicting:
+            vote = "conflicting: " + ", ".join(OPTION_WORDS[o] for o in voter.conflicting)
+        late = ""
+        if voter.late_option:
+            late = OPTION_WORDS.get(voter.late_option, voter.late_option)
+        voters.append({"login": voter.login, "binding": voter.binding, "vote": vote,
+                       "via": voter.source, "reason": voter.reason, "late": late})
+    outcome = tally.outcome
+    rate = outcome.approval_rate
+    decision: dict[str, Any] | None = None
+    if state in (ACCEPTED, REJECTED):
+        when = decided_at(ledger, state)
+        decision = {"state": state_word(state),
+                    "date": when.date().isoformat() if when else "",
+                    "deciders": deciders(ledger, state),
+                    "tally": ", ".join(f"{OPTION_WORDS[o]} {tally.binding[o]}" for o in OPTIONS)}
+    history: list[dict[str, Any]] = [
+        {"at": e.at.replace("T", " ").removesuffix("Z"), "by": e.by,
+         "change": f"{state_word(e.from_state)} → {state_word(e.to_state)}"}
+        for e in ledger.entries if e.outcome == "applied" and e.from_state != e.to_state][-10:]
+    threads = [{"by": t.started_by, "excerpt": t.excerpt, "replies": t.replies}
+               for t in discussion.unanswered[:MAX_THREAD_ROWS]]
+    concerns: list[dict[str, Any]] = (
+        [{"name": c, "status": "blocking"} for c in unresolved]
+        + [{"name": c, "status": "raised after the period ended (not blocking)"}
+           for c in late_concerns]
+        + [{"name": c, "status": "resolved"} for c in resolved])
+    return StatusView(
+        number=number, title=title, rfc_path=rfc_path, rfc_type=rfc_type, state=state,
+        state_label=labels.get(state, state_word(state)), period_ends=ends_text,
+        days_left=days_left(now, period_ends) if state == OPEN else None,
+        rule=tally.rule.describe(), rows=rows, voters=voters[:MAX_VOTER_ROWS],
+        hidden_voters=max(0, len(voters) - MAX_VOTER_ROWS), not_voted=tally.binding_not_voted,
+        conflicting=[v for v in voters if str(v["vote"]).startswith("conflicting")],
+        outcome={"quorum": outcome.quorum, "count": outcome.quorum_count,
+                 "quorum_met": outcome.quorum_met,
+                 "rate": format_share(rate) if rate is not None else "n/a",
+                 "threshold": format_share(outcome.threshold),
+                 "threshold_met": outcome.threshold_met, "decision": outcome.decision},
+        concerns=concerns,
+        discussion={"comments": discussion.comment_count,
+                    "review_comments": discussion.review_comment_count,
+                    "participants": len(discussion.participants),
+                    "threads": len(discussion.threads),
+                    "unanswered": len(discussion.unanswered)},
+        threads=threads, errors=errors,
+        next_step=next_step(state, tally, unresolved, len(discussion.unanswered),
+                            require_answered, ends_text),
+        chart=[(OPTION_WORDS[o], tally.binding[o]) for o in OPTIONS if tally.binding[o]],
+        decision=decision, history=history, ledger=ledger.encode())
+
+
+def render_status(view: StatusView) -> str:
+    """The comment body; cut to fit GitHub's 65,536-character limit, ledger kept whole."""
+    body = render("rfc/status-comment.md.j2", v=view, marker=STATUS_MARKER)
+    limit = 65_000
+    if len(body) > limit:
+        view.hidden_voters += max(0, len(view.voters) - 20)
+        view.voters = view.voters[:20]
+        view.threads = view.threads[:5]
+        body = render("rfc/status-comment.md.j2", v=view, marker=STATUS_MARKER)
+    return body

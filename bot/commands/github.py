@@ -1,0 +1,172 @@
+"""``cvf handle`` (the Action host) and ``cvf serve`` (the webhook host for development)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bot.cli import CliState, pass_state
+from bot.durations import parse_duration
+from bot.errors import InputError
+from bot.events import Event, Router, load_handlers, utcnow
+from bot.github.delivery import dispatch, plan
+from bot.github.dryrun import format_writes
+from bot.github.factory import GitHubFactory, factory_from_config
+from bot.github.port import GitHubError
+
+
+def read_payload(path_text: str, workspace: Path, *, trusted: bool) -> dict[str, Any]:
+    """The event JSON. A ``--payload`` path must stay inside the workspace; the runner's
+    own ``GITHUB_EVENT_PATH`` (in its temp directory) is trusted as it comes."""
+    path = Path(path_text)
+    resolved = (path if path.is_absolute() else workspace / path).resolve()
+    if not trusted and not resolved.is_relative_to(workspace.resolve()):
+        raise InputError(f"payload file {path_text} is outside the workspace {workspace}",
+                         hint="copy the payload into the repository checkout")
+    try:
+        text = resolved.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read payload file {path_text}: {exc.__class__.__name__}",
+                         hint="give a JSON webhook payload file") from None
+    try:
+        payload = json.loads(text)
+    except ValueError as exc:
+        raise InputError(f"payload file {path_text} is not JSON: {exc}",
+                         where=path_text) from None
+    if not isinstance(payload, dict):
+        raise InputError(f"payload file {path_text} must hold a JSON object",
+                         where=path_text)
+    return payload
+
+
+def handle_event(state: CliState, *, event_name: str | None, payload_path: str | None,
+                 dry_run: bool, env: Mapping[str, str], router: Router,
+                 factory: GitHubFactory | None = None,
+                 clock: Callable[[], datetime] = utcnow,
+                 echo: Callable[[str], None] = click.echo) -> int:
+    """Run one event through the handlers; returns the exit code."""
+    workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
+    trusted = payload_path is None
+    name = event_name or env.get("GITHUB_EVENT_NAME", "")
+    path = payload_path or env.get("GITHUB_EVENT_PATH", "")
+    if not name or not path:
+        raise InputError("no event to handle",
+                         hint="run inside GitHub Actions (GITHUB_EVENT_NAME and "
+                              "GITHUB_EVENT_PATH) or pass --event NAME --payload FILE")
+    payload = read_payload(path, workspace, trusted=trusted)
+    event = Event(name=name, payload=payload, config=state.config, now=clock(),
+                  delivery_id=env.get("GITHUB_RUN_ID", ""))
+    repo = event.repo or env.get("GITHUB_REPOSITORY", "")
+    label = f"{name}.{event.action}" if event.action else name
+    probe = plan(event, router) if event.repo else None
+    if probe is None and not repo:
+        raise InputError("the payload names no repository",
+                         hint="set GITHUB_REPOSITORY=owner/name")
+    if probe is not None and probe.status == "ignored":
+        echo(f"ignored {label}: sent by the bot itself")
+        return 0
+    if not router.handlers_for(event):
+        echo(f"no handler for {label}")
+        return 0
+    github = (factory or factory_from_config(state.config, env))(
+        repo, event.installation_id, dry_run=dry_run)
+    outcome = dispatch(event, github, router)
+    stats = github.stats
+    echo(f"{outcome.status} {label} for {repo}: {len(outcome.handlers)} handler(s), "
+         f"{stats.requests} API call(s), {stats.writes} write(s)"
+         + (" (dry run: nothing was written)" if dry_run else ""))
+    if dry_run and stats.write_log:
+        echo(format_writes(stats.write_log))
+    write_action_files(event, env)
+    for error in outcome.errors:
+        echo(f"error: {error}")
+    return 1 if outcome.errors else 0
+
+
+# A step summary larger than this is rejected by the runner.
+STEP_SUMMARY_LIMIT = 1024 * 1024
+
+
+def write_action_files(event: Event, env: Mapping[str, str]) -> None:
+    """Hand the handlers' outputs and summary to the runner, when it asked for them."""
+    output_file = env.get("GITHUB_OUTPUT")
+    if output_file and event.outputs:
+        with open(output_file, "a", encoding="utf-8") as out:
+            for key, value in event.outputs.items():
+                delimiter = f"cvf_{secrets.token_hex(8)}"
+                out.write(f"{key}<<{delimiter}\n{value}\n{delimiter}\n")
+    summary_file = env.get("GITHUB_STEP_SUMMARY")
+    if summary_file and event.summary:
+        text = "\n\n".join(event.summary) + "\n"
+        if len(text.encode("utf-8")) > STEP_SUMMARY_LIMIT:
+            note = "\n\n(summary cut: it is longer than the 1 MiB GitHub allows)\n"
+            text = text.encode("utf-8")[: STEP_SUMMARY_LIMIT - 200].decode("utf-8", "ignore")
+            text += note
+        with open(summary_file, "a", encoding="utf-8") as out:
+            out.write(text)
+
+
+def register(cli: click.Group) -> None:
+    @cli.command("handle")
+    @click.option("--event", "event_name", metavar="NAME",
+                  help="Event name (default: $GITHUB_EVENT_NAME).")
+    @click.option("--payload", "payload_path", metavar="FILE",
+                  help="Webhook payload JSON inside the workspace (default: $GITHUB_EVENT_PATH).")
+    @click.option("--dry-run", is_flag=True,
+                  help="Read from GitHub but write nothing; print each write instead.")
+    @pass_state
+    def handle(state: CliState, event_name: str | None, payload_path: str | None,
+               dry_run: bool) -> None:
+        """Run the handlers once for one event (the GitHub Action's entry point)."""
+        if bool(event_name) != bool(payload_path):
+            raise InputError("--event and --payload go together",
+                             hint="pass both, or neither inside GitHub Actions")
+        try:
+            code = handle_event(state, event_name=event_name, payload_path=payload_path,
+                                dry_run=dry_run, env=os.environ, router=load_handlers())
+        except GitHubError as exc:
+            raise InputError(str(exc)) from None
+        raise SystemExit(code)
+
+    @cli.command("serve")
+    @click.option("--host", default="127.0.0.1", show_default=True)
+    @click.option("--port", default=8000, show_default=True, type=int)
+    @click.option("--no-ticker", is_flag=True, help="Do not run timed work (server.tick_interval).")
+    @click.option("--repo", "repos", multiple=True, metavar="OWNER/NAME",
+                  help="Repositories the ticker visits in token mode (App mode finds them).")
+    @pass_state
+    def serve(state: CliState, host: str, port: int, no_ticker: bool,
+              repos: tuple[str, ...]) -> None:
+        """Run the webhook app with Flask's development server (production: gunicorn)."""
+        serve_app(state, host=host, port=port, ticker=not no_ticker, repos=repos)
+
+
+def serve_app(state: CliState, *, host: str, port: int, ticker: bool, repos: tuple[str, ...],
+              clock: Callable[[], datetime] = utcnow) -> None:
+    from bot.app import create_app
+    from bot.github.delivery import RepoConfigCache
+    from bot.github.ticker import Ticker, run_ticks
+
+    config = state.config
+    app = create_app(config, clock=clock)
+    cvf = app.extensions["cvf"]
+    if ticker:
+        interval = parse_duration(str(config.section("server")["tick_interval"])).total_seconds()
+        configs = RepoConfigCache(config)
+
+        def round_() -> None:
+            factory = cvf.github_factory
+            targets = factory.repositories(repos) if hasattr(factory, "repositories") \
+                else [(r, None) for r in repos]
+            run_ticks(cvf.router, factory, targets, configs, clock())
+
+        Ticker(interval, round_).start()
+        click.echo(f"ticker: every {interval:.0f}s", err=True)
+    app.run(host=host, port=port, threaded=True)

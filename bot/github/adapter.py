@@ -1,0 +1,528 @@
+"""``PyGithubAdapter``: the one ``GitHubPort`` that talks to GitHub, through PyGithub.
+
+Reads use PyGithub's typed objects and pagination (``per_page=100``, ``lazy=True`` so
+``repo.get_issue(n).get_comments()`` costs one request, not three). Every write goes
+through ``_write`` — one place that logs ``(method, path, body)`` into ``stats.write_log``,
+sends it (or, in a dry run, does not), and turns a 403 into ``PermissionDenied`` naming the
+permission to grant. Retries and the rate-limit cap live in ``bot.github.retry``; the
+request count in ``bot.github.auth.CountingAuth``.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, NoReturn
+from urllib.parse import quote
+
+import requests
+from github import Github, GithubException
+from github.GithubException import RateLimitExceededExceedsMaxWait
+from github.GithubObject import NotSet
+from github.Issue import Issue as GhIssue
+from github.NamedUser import NamedUser
+from github.PaginatedList import PaginatedList
+from github.Reaction import Reaction as GhReaction
+from github.WorkflowRun import WorkflowRun as GhWorkflowRun
+
+from bot.github.auth import DEFAULT_API_URL, CountingAuth
+from bot.github.port import (
+    CallStats,
+    ChangedFile,
+    CheckRunOutput,
+    Comment,
+    FileContent,
+    GitHubError,
+    Issue,
+    PermissionDenied,
+    PullRequest,
+    Reaction,
+    Review,
+    ReviewComment,
+    TeamLookupError,
+    WorkflowRun,
+    WriteRecord,
+)
+from bot.github.retry import Sleeper, make_retry
+
+# GitHub's own limits (see ARCHITECTURE.md): longer text is cut, with a note.
+COMMENT_LIMIT = 65536
+CHECK_TEXT_LIMIT = 65535
+ANNOTATIONS_PER_REQUEST = 50
+# Reads are not throttled: one event needs a handful, and GitHub asks only that writes
+# be spaced out (secondary rate limits). Writes are spaced within one adapter — one
+# delivery — which costs little because an event rarely makes more than three.
+SECONDS_BETWEEN_WRITES = 0.25
+DRY_RUN_SHA = "dry-run"
+
+PERM_ISSUES = "issues: write (pull-requests: write for a pull request)"
+PERM_CHECKS = "checks: write"
+PERM_CONTENTS = "contents: write"
+
+
+class _Conflict(Exception):
+    """The file changed between our read and our write (409 or a stale sha)."""
+
+
+class PyGithubAdapter:
+    """One repository's facts and actions; build one per delivery (see ``GitHubFactory``)."""
+
+    def __init__(self, repo: str, *, token: str | Callable[[], str],
+                 api_url: str = DEFAULT_API_URL, bot_login: str = "cvf-governance[bot]",
+                 dry_run: bool = False, attempts: int = 4, max_wait: float = 60.0,
+                 sleeper: Sleeper | None = None,
+                 seconds_between_writes: float | None = SECONDS_BETWEEN_WRITES,
+                 timeout: int = 20, conflict_retries: int = 3,
+                 stats: CallStats | None = None) -> None:
+        self.repo = repo
+        self.stats = stats if stats is not None else CallStats()
+        self.dry_run = dry_run
+        self.api_url = api_url.rstrip("/")
+        self.bot_login = bot_login
+        self.max_wait = max_wait
+        self.attempts = attempts
+        self.conflict_retries = conflict_retries
+        source: Callable[[], str] = token if callable(token) else (lambda: str(token))
+        self._gh = Github(auth=CountingAuth(source, self.stats), base_url=self.api_url,
+                          per_page=100, timeout=timeout, user_agent="cvf-governance",
+                          retry=make_retry(attempts=attempts, max_wait=max_wait,
+                                           stats=self.stats, sleeper=sleeper),
+                          seconds_between_requests=None,
+                          seconds_between_writes=seconds_between_writes, lazy=True)
+        self._requester = self._gh.requester
+        self._repo = self._gh.get_repo(repo)
+        self._path = f"/repos/{repo}"
+        self._default_branch: str | None = None
+
+    def __repr__(self) -> str:
+        return f"PyGithubAdapter({self.repo!r}, api_url={self.api_url!r}, dry_run={self.dry_run})"
+
+    # -- errors -----------------------------------------------------------------------
+    @contextmanager
+    def _errors(self, what: str, permission: str | None = None) -> Iterator[None]:
+        try:
+            yield
+        except RateLimitExceededExceedsMaxWait as exc:
+            raise GitHubError(
+                f"GitHub rate limit while {what}: it would take a {exc.wait:.0f}s wait, longer "
+                f"than github.retry.max_wait ({self.max_wait:.0f}s); try again after the limit "
+                f"resets, or raise github.retry.max_wait", status=exc.status) from None
+        except GithubException as exc:
+            self._raise(exc, what, permission)
+        except requests.RequestException as exc:
+            raise GitHubError(f"cannot reach GitHub at {self.api_url} while {what} "
+                              f"({type(exc).__name__}); check the network and "
+                              f"GITHUB_API_URL / github.api_url") from None
+
+    def _raise(self, exc: GithubException, what: str, permission: str | None) -> NoReturn:
+        status = exc.status
+        message = _message(exc)
+        detail = f": {message}" if message else ""
+        if status == 401:
+            raise GitHubError(f"GitHub rejected the bot's credentials (401) while {what}; "
+                              f"check the token or the App's private key", status=status) from None
+        if status == 403 and permission:
+            raise PermissionDenied(
+                f"GitHub refused {what} on {self.repo} (403{detail}); the bot needs the "
+                f"'{permission}' permission: grant it in the GitHub App's settings, or in the "
+                f"workflow's `permissions:` block", status=status) from None
+        if status == 403:
+            raise GitHubError(f"GitHub refused {what} on {self.repo} (403{detail}); check "
+                              f"that the bot can read the repository", status=status) from None
+        if status == 404:
+            raise GitHubError(f"not found while {what} on {self.repo} (404); check the "
+                              f"number or name, and that the bot is installed on the repository",
+                              status=status) from None
+        if status is not None and status >= 500:
+            raise GitHubError(f"GitHub kept failing ({status}) while {what}, after "
+                              f"{self.attempts} retries; try again later", status=status) from None
+        raise GitHubError(f"GitHub answered {status} while {what}{detail}", status=status) from None
+
+    # -- the write choke point ----------------------------------------------------------
+    def _write(self, method: str, path: str, body: dict[str, Any] | None, *, what: str,
+               permission: str, missing_ok: bool = False,
+               conflict: bool = False) -> dict[str, Any]:
+        self.stats.writes += 1
+        self.stats.write_log.append(WriteRecord(method=method, path=path, body=body))
+        if self.dry_run:
+            return {}
+        try:
+            with self._errors(what, permission):
+                try:
+                    _, data = self._requester.requestJsonAndCheck(method, path, input=body)
+                except GithubException as exc:
+                    if missing_ok and exc.status == 404:
+                        return {}
+                    if conflict and _is_conflict(exc):
+                        raise _Conflict() from None
+                    raise
+        except _Conflict:
+            raise
+        return data if isinstance(data, dict) else {}
+
+    def _list(self, cls: Any, path: str, params: dict[str, Any] | None = None,
+              list_item: str = "items") -> PaginatedList[Any]:
+        return PaginatedList(cls, self._requester, path, params, list_item=list_item)
+
+    def _is_me(self, login: str) -> bool:
+        return login.lower() == self.bot_login.lower()
+
+    # -- facts ----------------------------------------------------------------------
+    def get_pull(self, number: int) -> PullRequest:
+        with self._errors(f"reading pull request #{number}"):
+            pr = self._repo.get_pull(number)
+            head_repo = pr.head.repo.full_name if pr.head.repo is not None else ""
+            return PullRequest(
+                number=pr.number, title=pr.title or "", body=pr.body or "",
+                author=_login(pr.user), state=pr.state, merged=bool(pr.merged),
+                draft=bool(pr.draft), head_sha=pr.head.sha, head_ref=pr.head.ref,
+                head_repo=head_repo, base_ref=pr.base.ref,
+                base_repo=pr.base.repo.full_name if pr.base.repo is not None else self.repo,
+                labels=tuple(label.name for label in pr.labels),
+                created_at=pr.created_at, html_url=pr.html_url or "",
+                maintainer_can_modify=bool(pr.maintainer_can_modify))
+
+    def list_pull_files(self, number: int) -> list[ChangedFile]:
+        with self._errors(f"listing the files of pull request #{number}"):
+            return [ChangedFile(filename=f.filename, status=f.status,
+                                previous_filename=f.previous_filename)
+                    for f in self._repo.get_pull(number).get_files()]
+
+    def get_file(self, path: str, ref: str | None = None) -> FileContent | None:
+        where = f"{path}@{ref}" if ref else path
+        with self._errors(f"reading {where}"):
+            try:
+                content = self._repo.get_contents(path, ref=ref if ref else NotSet)
+            except GithubException as exc:
+                if exc.status == 404:
+                    return None
+                raise
+            if isinstance(content, list):
+                raise GitHubError(f"{where} is a directory, not a file")
+            try:
+                text = content.decoded_content.decode("utf-8")
+            except UnicodeDecodeError:
+                raise GitHubError(f"{where} is not UTF-8 text") from None
+            return FileContent(path=path, text=text, sha=content.sha)
+
+    def list_issue_comments(self, number: int) -> list[Comment]:
+        with self._errors(f"listing the comments of #{number}"):
+            return [self._comment(c) for c in self._repo.get_issue(number).get_comments()]
+
+    def list_review_comments(self, number: int) -> list[ReviewComment]:
+        with self._errors(f"listing the review comments of #{number}"):
+            return [ReviewComment(id=c.id, author=_login(c.user), body=c.body or "",
+                                  path=c.path or "", in_reply_to_id=c.in_reply_to_id,
+                                  created_at=c.created_at)
+                    for c in self._repo.get_pull(number).get_review_comments()]
+
+    def list_reviews(self, number: int) -> list[Review]:
+        with self._errors(f"listing the reviews of #{number}"):
+            return [Review(id=r.id, author=_login(r.user), state=r.state,
+                           commit_id=r.commit_id or "", submitted_at=r.submitted_at)
+                    for r in self._repo.get_pull(number).get_reviews()]
+
+    def list_issue_reactions(self, number: int) -> list[Reaction]:
+        with self._errors(f"listing the reactions on #{number}"):
+            return [_reaction(r) for r in self._list(
+                GhReaction, f"{self._path}/issues/{number}/reactions")]
+
+    def list_comment_reactions(self, comment_id: int) -> list[Reaction]:
+        with self._errors(f"listing the reactions on comment {comment_id}"):
+            return [_reaction(r) for r in self._list(
+                GhReaction, f"{self._path}/issues/comments/{comment_id}/reactions")]
+
+    def team_members(self, org: str, team_slug: str) -> list[str]:
+        path = f"/orgs/{quote(org)}/teams/{quote(team_slug)}/members"
+        try:
+            with self._errors(f"reading team {org}/{team_slug}"):
+                return sorted(u.login for u in self._list(NamedUser, path))
+        except GitHubError as exc:
+            raise self._team_error(org, team_slug, exc) from None
+
+    def is_team_member(self, org: str, team_slug: str, login: str) -> bool:
+        team = f"/orgs/{quote(org)}/teams/{quote(team_slug)}"
+        try:
+            with self._errors(f"reading team {org}/{team_slug}"):
+                try:
+                    _, data = self._requester.requestJsonAndCheck(
+                        "GET", f"{team}/memberships/{quote(login)}")
+                    return isinstance(data, dict) and data.get("state") == "active"
+                except GithubException as exc:
+                    if exc.status != 404:
+                        raise
+                # 404 means "not a member" or "no such team": only the team tells which.
+                self._requester.requestJsonAndCheck("GET", team)
+                return False
+        except GitHubError as exc:
+            raise self._team_error(org, team_slug, exc) from None
+
+    def _team_error(self, org: str, team_slug: str, exc: GitHubError) -> TeamLookupError:
+        return TeamLookupError(
+            f"cannot read the members of team @{org}/{team_slug} ({exc.status}); check the "
+            f"team name in .github/cvf.yml and that the bot has the 'members: read' "
+            f"organization permission (nobody is counted as a member meanwhile)",
+            status=exc.status)
+
+    def collaborator_permission(self, login: str) -> str:
+        with self._errors(f"reading the permission of {login}"):
+            try:
+                _, data = self._requester.requestJsonAndCheck(
+                    "GET", f"{self._path}/collaborators/{quote(login)}/permission")
+            except GithubException as exc:
+                if exc.status == 404:
+                    return "none"
+                raise
+            return str((data or {}).get("permission", "none"))
+
+    def search_open_pulls(self, label: str) -> list[int]:
+        # The issues list filtered by label is exact and immediate; the search API lags.
+        with self._errors(f"listing open pull requests labelled {label!r}"):
+            issues = self._list(GhIssue, f"{self._path}/issues",
+                                {"state": "open", "labels": label})
+            return sorted(i.number for i in issues if i.pull_request is not None)
+
+    def find_issue(self, marker: str) -> Issue | None:
+        with self._errors("looking for the bot's tracking issue"):
+            issues = self._list(GhIssue, f"{self._path}/issues",
+                                {"state": "open", "creator": self.bot_login})
+            for i in issues:
+                if (i.pull_request is None and self._is_me(_login(i.user))
+                        and (i.body or "").startswith(marker)):
+                    return Issue(number=i.number, title=i.title or "", body=i.body or "",
+                                 state=i.state, labels=tuple(lb.name for lb in i.labels),
+                                 author=_login(i.user))
+        return None
+
+    def list_workflow_runs(self, since: datetime | None = None) -> list[WorkflowRun]:
+        params = {"created": f">={since.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"} if since else None
+        with self._errors("listing workflow runs"):
+            runs = self._list(GhWorkflowRun, f"{self._path}/actions/runs", params,
+                              list_item="workflow_runs")
+            return [WorkflowRun(id=r.id, name=r.name or "", conclusion=r.conclusion,
+                                status=r.status, created_at=r.created_at,
+                                updated_at=r.updated_at, head_sha=r.head_sha or "",
+                                event=r.event or "", actor=_login(r.actor))
+                    for r in runs]
+
+    def default_branch(self) -> str:
+        if self._default_branch is None:
+            with self._errors("reading the repository"):
+                self._default_branch = str(self._repo.default_branch)
+        return self._default_branch
+
+    # -- actions --------------------------------------------------------------------
+    def create_comment(self, number: int, body: str) -> Comment:
+        text = _cut(body, COMMENT_LIMIT)
+        data = self._write("POST", f"{self._path}/issues/{number}/comments", {"body": text},
+                           what=f"commenting on #{number}", permission=PERM_ISSUES)
+        return _comment_json(data) if data else self._planned_comment(0, text)
+
+    def upsert_sticky_comment(self, number: int, marker: str, body: str) -> Comment:
+        """The bot's one comment starting with ``marker``: created, edited, or left alone.
+
+        Only a comment *authored by the bot* whose text *starts with* the marker counts, so
+        a user quoting the marker (or the bot quoting a user) is never taken for it.
+        """
+        text = _cut(_with_marker(marker, body), COMMENT_LIMIT)
+        for existing in self.list_issue_comments(number):
+            if not (self._is_me(existing.author) and existing.body.startswith(marker)):
+                continue
+            if _same(existing.body, text):
+                return existing
+            data = self._write("PATCH", f"{self._path}/issues/comments/{existing.id}",
+                               {"body": text}, what=f"updating the bot's comment on #{number}",
+                               permission=PERM_ISSUES)
+            return _comment_json(data) if data else self._planned_comment(existing.id, text)
+        return self.create_comment(number, text)
+
+    def add_comment_reaction(self, comment_id: int, content: str) -> None:
+        self._write("POST", f"{self._path}/issues/comments/{comment_id}/reactions",
+                    {"content": content}, what=f"reacting to comment {comment_id}",
+                    permission=PERM_ISSUES)
+
+    def add_labels(self, number: int, labels: Sequence[str]) -> None:
+        if not labels:
+            return
+        self._write("POST", f"{self._path}/issues/{number}/labels", {"labels": list(labels)},
+                    what=f"labelling #{number}", permission=PERM_ISSUES)
+
+    def remove_label(self, number: int, label: str) -> None:
+        self._write("DELETE", f"{self._path}/issues/{number}/labels/{quote(label, safe='')}",
+                    None, what=f"removing label {label!r} from #{number}",
+                    permission=PERM_ISSUES, missing_ok=True)
+
+    def set_check_run(self, head_sha: str, name: str, *, status: str,
+                      conclusion: str | None, output: CheckRunOutput) -> int:
+        """Create the check run ``name`` on ``head_sha``, or update the one already there."""
+        with self._errors(f"reading check runs of {head_sha[:7]}"):
+            _, data = self._requester.requestJsonAndCheck(
+                "GET", f"{self._path}/commits/{quote(head_sha)}/check-runs",
+                parameters={"check_name": name, "filter": "latest"})
+        runs = [r for r in (data or {}).get("check_runs", []) if r.get("name") == name]
+        annotations = list(output.annotations)
+        first = annotations[:ANNOTATIONS_PER_REQUEST]
+        body: dict[str, Any] = {"name": name, "status": status,
+                                "output": _check_output(output, first)}
+        if conclusion is not None:
+            body["conclusion"] = conclusion
+        what = f"setting check run {name!r}"
+        if runs:
+            run_id = int(runs[0]["id"])
+            self._write("PATCH", f"{self._path}/check-runs/{run_id}", body, what=what,
+                        permission=PERM_CHECKS)
+        else:
+            created = self._write("POST", f"{self._path}/check-runs",
+                                  {**body, "head_sha": head_sha}, what=what,
+                                  permission=PERM_CHECKS)
+            run_id = int(created.get("id", 0))
+        # GitHub takes 50 annotations per request; the rest are appended in further updates.
+        for start in range(ANNOTATIONS_PER_REQUEST, len(annotations), ANNOTATIONS_PER_REQUEST):
+            batch = annotations[start:start + ANNOTATIONS_PER_REQUEST]
+            self._write("PATCH", f"{self._path}/check-runs/{run_id}",
+                        {"output": _check_output(output, batch)}, what=what,
+                        permission=PERM_CHECKS)
+        return run_id
+
+    def update_file(self, path: str, branch: str, change: Callable[[str | None], str | None],
+                    message: str) -> str | None:
+        """Commit ``change(current text)`` to ``path`` on ``branch``; None when nothing changes.
+
+        ``change`` gets the text (None if the file is absent) and returns the new text, or
+        None to leave the file alone. The PUT carries the blob sha read just before, so a
+        concurrent commit makes GitHub answer 409; the file is then read again and
+        ``change`` re-applied to the new text, up to ``conflict_retries`` times.
+        """
+        for _ in range(self.conflict_retries + 1):
+            current = self.get_file(path, ref=branch)
+            old = current.text if current else None
+            new = change(old)
+            if new is None or new == old:
+                return None
+            body: dict[str, Any] = {"message": message, "branch": branch,
+                                    "content": base64.b64encode(new.encode("utf-8")).decode()}
+            if current is not None:
+                body["sha"] = current.sha
+            try:
+                data = self._write("PUT", f"{self._path}/contents/{quote(path)}", body,
+                                   what=f"committing {path} to {branch}",
+                                   permission=PERM_CONTENTS, conflict=True)
+            except _Conflict:
+                continue
+            if self.dry_run:
+                return DRY_RUN_SHA
+            return str((data.get("commit") or {}).get("sha", ""))
+        raise GitHubError(f"{path} on {branch} kept changing while the bot tried to commit "
+                          f"({self.conflict_retries + 1} conflicts); try again", status=409)
+
+    def open_or_update_issue(self, marker: str, title: str, body: str,
+                             labels: Sequence[str] = ()) -> Issue:
+        text = _cut(_with_marker(marker, body), COMMENT_LIMIT)
+        existing = self.find_issue(marker)
+        if existing is not None:
+            changes: dict[str, Any] = {}
+            if existing.title != title:
+                changes["title"] = title
+            if not _same(existing.body, text):
+                changes["body"] = text
+            if changes:
+                self._write("PATCH", f"{self._path}/issues/{existing.number}", changes,
+                            what=f"updating issue #{existing.number}", permission=PERM_ISSUES)
+            missing = [label for label in labels if label not in existing.labels]
+            self.add_labels(existing.number, missing)
+            return Issue(number=existing.number, title=title, body=text, state=existing.state,
+                         labels=tuple(dict.fromkeys([*existing.labels, *missing])),
+                         author=existing.author)
+        data = self._write("POST", f"{self._path}/issues",
+                           {"title": title, "body": text, "labels": list(labels)},
+                           what="opening an issue", permission=PERM_ISSUES)
+        return Issue(number=int(data.get("number", 0)), title=title, body=text, state="open",
+                     labels=tuple(labels), author=self.bot_login)
+
+    def close_issue(self, number: int, comment: str | None = None) -> None:
+        """Close ``number`` (with a last comment); an issue already closed is left alone."""
+        with self._errors(f"reading issue #{number}"):
+            _, data = self._requester.requestJsonAndCheck("GET", f"{self._path}/issues/{number}")
+        if (data or {}).get("state") == "closed":
+            return
+        if comment:
+            self.create_comment(number, comment)
+        self._write("PATCH", f"{self._path}/issues/{number}", {"state": "closed"},
+                    what=f"closing #{number}", permission=PERM_ISSUES)
+
+    # -- conversions ------------------------------------------------------------------
+    def _comment(self, c: Any) -> Comment:
+        login = _login(c.user)
+        is_bot = self._is_me(login) or getattr(c.user, "type", "") == "Bot"
+        return Comment(id=c.id, author=login, body=c.body or "", created_at=c.created_at,
+                       updated_at=c.updated_at or c.created_at, author_is_bot=is_bot,
+                       html_url=c.html_url or "")
+
+    def _planned_comment(self, comment_id: int, text: str) -> Comment:
+        now = datetime.now(UTC)
+        return Comment(id=comment_id, author=self.bot_login, body=text, created_at=now,
+                       updated_at=now, author_is_bot=True)
+
+
+def _login(user: Any) -> str:
+    return str(user.login) if user is not None and user.login else "ghost"
+
+
+def _reaction(r: Any) -> Reaction:
+    return Reaction(id=r.id, user=_login(r.user), content=r.content, created_at=r.created_at)
+
+
+def _comment_json(data: dict[str, Any]) -> Comment:
+    user = data.get("user") or {}
+    created = _when(data.get("created_at"))
+    return Comment(id=int(data.get("id", 0)), author=str(user.get("login", "")),
+                   body=str(data.get("body", "")), created_at=created,
+                   updated_at=_when(data.get("updated_at")) if data.get("updated_at") else created,
+                   author_is_bot=user.get("type") == "Bot", html_url=str(data.get("html_url", "")))
+
+
+def _when(value: Any) -> datetime:
+    if isinstance(value, str) and value:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return datetime.now(UTC)
+
+
+def _message(exc: GithubException) -> str:
+    data = exc.data
+    if isinstance(data, dict):
+        return str(data.get("message", ""))
+    return ""
+
+
+def _is_conflict(exc: GithubException) -> bool:
+    if exc.status == 409:
+        return True
+    # Creating a file someone else just created: 422 "sha" wasn't supplied.
+    return exc.status == 422 and "sha" in _message(exc).lower()
+
+
+def _with_marker(marker: str, body: str) -> str:
+    return body if body.startswith(marker) else f"{marker}\n{body}"
+
+
+def _same(a: str, b: str) -> bool:
+    return a.replace("\r\n", "\n").strip() == b.replace("\r\n", "\n").strip()
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    note = "\n\n… (cut: the full text is longer than GitHub allows)"
+    return text[: limit - len(note)] + note
+
+
+def _check_output(output: CheckRunOutput, annotations: list[dict[str, object]]) -> dict[str, Any]:
+    out: dict[str, Any] = {"title": output.title,
+                           "summary": _cut(output.summary, CHECK_TEXT_LIMIT)}
+    if output.text:
+        out["text"] = _cut(output.text, CHECK_TEXT_LIMIT)
+    if annotations:
+        out["annotations"] = annotations
+    return out

@@ -1,0 +1,61 @@
+"""Timed work (closing comment periods...) for the long-running host.
+
+No webhook fires when a deadline passes, so ``cvf serve`` runs ``router.ticks`` for every
+repository it serves on a fixed interval. Each tick gets its own adapter and the
+repository's config; a failure is logged and the next repository still runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from bot.config import Config
+from bot.events import Router
+from bot.github.delivery import RepoConfigCache, handler_name
+from bot.github.factory import GitHubFactory
+
+log = logging.getLogger("cvf.ticker")
+
+
+def run_ticks(router: Router, factory: GitHubFactory, repos: list[tuple[str, int | None]],
+              configs: RepoConfigCache, now: datetime) -> int:
+    """One round over every repository; returns how many ticks failed."""
+    failures = 0
+    for repo, installation in repos:
+        try:
+            github = factory(repo, installation)
+            config: Config = configs.get(github, {})
+        except Exception:
+            log.exception("tick: cannot prepare %s", repo)
+            failures += 1
+            continue
+        for tick in router.ticks:
+            try:
+                tick(github, config, now)
+            except Exception:
+                log.exception("tick %s failed for %s", handler_name(tick), repo)
+                failures += 1
+    return failures
+
+
+class Ticker(threading.Thread):
+    """A daemon thread calling ``round()`` every ``interval`` seconds until stopped."""
+
+    def __init__(self, interval: float, round_: Callable[[], object]) -> None:
+        super().__init__(name="cvf-ticker", daemon=True)
+        self.interval = interval
+        self._round = round_
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval):
+            try:
+                self._round()
+            except Exception:
+                log.exception("ticker round failed")
+
+    def stop(self) -> None:
+        self._stop_event.set()

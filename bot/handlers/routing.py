@@ -1,0 +1,335 @@
+"""The `cvf/routing` merge gate on pull requests.
+
+Every event recomputes the gate from GitHub's facts (changed files, labels, reviews) plus
+what only the bot could witness (who added a risk label, `/approve-risk` on which commit),
+which it keeps in its own sticky report. A redelivered event therefore writes nothing new.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.config import Config
+from bot.events import Event, router
+from bot.github.port import ChangedFile, CheckRunOutput, Comment, GitHubPort, TeamLookupError
+from bot.markdown import mention
+from bot.routing.model import RiskLevel
+from bot.routing.policy import RoutingPolicy, build_policy
+from bot.routing.pulls import (
+    GateState,
+    HoldsLevel,
+    PullEvaluation,
+    PullFacts,
+    RiskApproval,
+    evaluate_pull,
+    execution_record,
+    no_level_required,
+    risk_from_label,
+    skills_for_paths,
+)
+from bot.templating import render
+
+MARKER = "<!-- cvf:routing -->"
+_STATE = re.compile(r"<!-- cvf:routing-state ([A-Za-z0-9_=-]*) -->")
+_COMMAND = re.compile(r"^\s*/approve-risk(?:[ \t]+(?P<reason>[^\n]*))?\s*$", re.MULTILINE)
+MAX_PATHS = 50
+CHECK_TEXT_LIMIT = 65_535
+
+LevelCheckFactory = Callable[[Config, GitHubPort], HoldsLevel]
+RecordSink = Callable[[dict[str, Any]], None]
+
+_level_check: LevelCheckFactory | None = None
+_record_sinks: list[RecordSink] = []
+
+
+def set_level_check(factory: LevelCheckFactory | None) -> None:
+    """The certification seam: ``factory(config, port)`` returns ``holds_level(login, level)``,
+    asked before an R2 approval or an R3 `/approve-risk` counts. None: no level required."""
+    global _level_check
+    _level_check = factory
+
+
+def add_record_sink(sink: RecordSink) -> None:
+    """Also hand every execution record to ``sink`` (e.g. the metrics store's ``add_many``)."""
+    _record_sinks.append(sink)
+
+
+def remove_record_sink(sink: RecordSink) -> None:
+    if sink in _record_sinks:
+        _record_sinks.remove(sink)
+
+
+class Membership:
+    """Role membership for one event, each team/login pair asked at most once.
+
+    A team that cannot be read never counts as "everyone": its members simply do not
+    count, and the report names the team.
+    """
+
+    def __init__(self, port: GitHubPort, policy: RoutingPolicy) -> None:
+        self.port = port
+        self.policy = policy
+        self.failures: list[str] = []
+        self._cache: dict[tuple[str, str], bool] = {}
+
+    def __call__(self, role: str, login: str) -> bool:
+        members = self.policy.roles.get(role)
+        if members is None or not login:
+            return False
+        if login.lower() in members.users:
+            return True
+        for team in members.teams:
+            key = (team.lower(), login.lower())
+            if key not in self._cache:
+                org, _, slug = team.partition("/")
+                try:
+                    self._cache[key] = self.port.is_team_member(org, slug, login)
+                except TeamLookupError:
+                    self._cache[key] = False
+                    if team not in self.failures:
+                        self.failures.append(team)
+            if self._cache[key]:
+                return True
+        return False
+
+    def describe(self, role: str) -> str:
+        members = self.policy.roles.get(role)
+        if members is None:
+            return ""
+        return ", ".join([*sorted(members.users), *members.teams])
+
+
+@dataclass
+class _Context:
+    event: Event
+    port: GitHubPort
+    policy: RoutingPolicy
+    number: int
+    started: float = field(default_factory=time.perf_counter)
+
+
+@router.register("pull_request", "opened", "synchronize", "reopened", "labeled", "unlabeled",
+                 "ready_for_review")
+def on_pull_request(event: Event, port: GitHubPort) -> None:
+    pull = event.payload.get("pull_request") or {}
+    number = pull.get("number") or event.payload.get("number")
+    if not isinstance(number, int):
+        return
+    ctx = _context(event, port, number)
+    label = str((event.payload.get("label") or {}).get("name", ""))
+    action = event.action
+    if action in ("labeled", "unlabeled") and risk_from_label(
+            label, ctx.policy.label_prefix) is not None:
+        _label_changed(ctx, label, added=action == "labeled")
+        return
+    _evaluate_and_publish(ctx)
+
+
+@router.register("pull_request_review", "submitted", "dismissed", "edited")
+def on_review(event: Event, port: GitHubPort) -> None:
+    number = (event.payload.get("pull_request") or {}).get("number")
+    if isinstance(number, int):
+        _evaluate_and_publish(_context(event, port, number))
+
+
+@router.register("issue_comment", "created")
+def on_comment(event: Event, port: GitHubPort) -> None:
+    issue = event.payload.get("issue") or {}
+    comment = event.payload.get("comment") or {}
+    if "pull_request" not in issue or event.sender_is_bot:
+        return
+    match = _COMMAND.search(str(comment.get("body", "")))
+    number = issue.get("number")
+    if match is None or not isinstance(number, int):
+        return
+    ctx = _context(event, port, number)
+    _approve_risk(ctx, comment, (match.group("reason") or "").strip())
+
+
+# -- flows ----------------------------------------------------------------------------
+def _context(event: Event, port: GitHubPort, number: int) -> _Context:
+    config = event.config
+    policy = build_policy(config.section("routing"), committee=config.rfc.get("committee"),
+                          source=config.path)
+    return _Context(event, port, policy, number)
+
+
+def _label_changed(ctx: _Context, label: str, *, added: bool) -> None:
+    comments = ctx.port.list_issue_comments(ctx.number)
+    state = _read_state(ctx, comments)
+    key = label.lower()
+    membership = Membership(ctx.port, ctx.policy)
+    sender = ctx.event.sender
+    if not added:
+        state.lowered_by.pop(key, None)
+    elif membership("committee", sender):
+        state.lowered_by[key] = sender
+    else:
+        state.lowered_by.pop(key, None)
+        pull = ctx.port.get_pull(ctx.number)
+        files = ctx.port.list_pull_files(ctx.number)
+        touched, _ = skills_for_paths(ctx.policy, _paths(files))
+        base = max((s.risk_level for s, _ in touched), default=ctx.policy.default_risk)
+        level = risk_from_label(label, ctx.policy.label_prefix)
+        if level is not None and level < base:
+            _refuse(ctx, comments, f"label:{key}:{sender.lower()}:{pull.head_sha}", sender,
+                    f"you cannot lower the risk of this pull request from {base.name} to "
+                    f"{level.name}: only a committee member may. The label is ignored.",
+                    f"Added the label “{label}”.")
+    _evaluate_and_publish(ctx, state=state, comments=comments)
+
+
+def _approve_risk(ctx: _Context, comment: dict[str, Any], reason: str) -> None:
+    comments = ctx.port.list_issue_comments(ctx.number)
+    state = _read_state(ctx, comments)
+    pull = ctx.port.get_pull(ctx.number)
+    sender = ctx.event.sender
+    comment_id = comment.get("id")
+    quote = str(comment.get("body", ""))
+    key = f"approve-risk:{comment_id}"
+    membership = Membership(ctx.port, ctx.policy)
+    if pull.state != "open":
+        _refuse(ctx, comments, key, sender, "this pull request is closed.", quote)
+        return
+    evaluation = _evaluate(ctx, pull, state, membership, files=None)
+    role = ctx.policy.approval_roles[RiskLevel.R3]
+    holds = _holds_level(ctx)
+    if evaluation.risk != RiskLevel.R3:
+        what = {RiskLevel.R2: "it needs an approving review instead",
+                RiskLevel.R1: "it only needs its changes to stay within scope",
+                RiskLevel.R0: "nothing needs approving"}[evaluation.risk]
+        _refuse(ctx, comments, key, sender, f"`/approve-risk` is for R3 pull requests; this "
+                f"one is {evaluation.risk.name}, so {what}.", quote)
+        return
+    if not membership(role, sender):
+        _refuse(ctx, comments, key, sender, f"only members of {role} can record the human "
+                f"intervention an R3 pull request needs.", quote)
+        return
+    if not holds(sender, RiskLevel.R3):
+        _refuse(ctx, comments, key, sender, "you do not hold the certification level "
+                "needed to approve R3 changes.", quote)
+        return
+    state.record_risk_approval(RiskApproval(by=sender, sha=pull.head_sha, reason=reason[:500],
+                                            at=ctx.event.now.isoformat()))
+    if isinstance(comment_id, int):
+        ctx.port.add_comment_reaction(comment_id, "+1")
+    _evaluate_and_publish(ctx, state=state, comments=comments, pull=pull,
+                          membership=membership)
+
+
+def _evaluate_and_publish(ctx: _Context, *, state: GateState | None = None,
+                          comments: list[Comment] | None = None, pull: Any = None,
+                          membership: Membership | None = None) -> PullEvaluation | None:
+    pull = pull or ctx.port.get_pull(ctx.number)
+    if pull.state != "open":
+        return None
+    if state is None:
+        comments = comments if comments is not None else ctx.port.list_issue_comments(
+            ctx.number)
+        state = _read_state(ctx, comments)
+    membership = membership or Membership(ctx.port, ctx.policy)
+    evaluation = _evaluate(ctx, pull, state, membership, files=None)
+    _publish(ctx, evaluation, state, membership)
+    return evaluation
+
+
+def _evaluate(ctx: _Context, pull: Any, state: GateState, membership: Membership,
+              files: list[ChangedFile] | None) -> PullEvaluation:
+    files = files if files is not None else ctx.port.list_pull_files(ctx.number)
+    reviews = tuple(ctx.port.list_reviews(ctx.number))
+    facts = PullFacts(number=pull.number, author=pull.author, head_sha=pull.head_sha,
+                      paths=tuple(_paths(files)), labels=tuple(pull.labels), reviews=reviews,
+                      created_at=pull.created_at)
+    return evaluate_pull(ctx.policy, facts, state, is_member=membership,
+                         holds_level=_holds_level(ctx))
+
+
+def _publish(ctx: _Context, ev: PullEvaluation, state: GateState,
+             membership: Membership) -> None:
+    report = render_report(ctx.policy, ev, state, membership)
+    ctx.port.upsert_sticky_comment(ctx.number, MARKER, report)
+    gate = ev.gate
+    text = report if len(report) <= CHECK_TEXT_LIMIT else report[:CHECK_TEXT_LIMIT - 40] + \
+        "\n\n… (cut; see the pull request comment)"
+    ctx.port.set_check_run(ev.facts.head_sha, ctx.policy.check_name, status=gate.status,
+                           conclusion=gate.conclusion,
+                           output=CheckRunOutput(title=gate.title, summary=gate.summary,
+                                                 text=text))
+    latency = (time.perf_counter() - ctx.started) * 1000
+    record = execution_record(ev, repo=ctx.event.repo or ctx.port.repo, now=ctx.event.now,
+                              latency_ms=latency, report_posted=True)
+    ctx.event.outputs.update({
+        "risk-level": ev.risk.name,
+        "decision": ev.decision.value,
+        "routing-gate": gate.conclusion or gate.status,
+        "routing-record": json.dumps(record, sort_keys=True),
+    })
+    ctx.event.summary.append(report.split("\n", 2)[2] if report.count("\n") >= 2 else report)
+    for sink in list(_record_sinks):
+        sink(record)
+
+
+def render_report(policy: RoutingPolicy, ev: PullEvaluation, state: GateState,
+                  membership: Membership | None = None) -> str:
+    icons = {"success": "✅", "failure": "❌"}
+    touched = [{"skill": t.skill, "paths": t.paths, "result": t.result,
+                "approver": (policy.role_for(t.skill.risk_level, t.skill)
+                             if t.skill.risk_level >= RiskLevel.R2 else None)}
+               for t in ev.touched]
+    members = {role: membership.describe(role) for role in ev.required_roles} if membership \
+        else {}
+    return render("routing/report.md.j2", marker=MARKER, state=state.encode(),
+                  icon=icons.get(ev.gate.conclusion or "", "⏳"), risk=ev.risk.name,
+                  decision=ev.decision.value, gate=ev.gate, touched=touched,
+                  default_risk=policy.default_risk.name, unscoped=ev.unscoped,
+                  max_paths=MAX_PATHS, required_roles=ev.required_roles,
+                  members=members,
+                  approvers=ev.approvers, risk_approval=ev.risk_approval,
+                  stale=ev.stale_approvals, dismissed=ev.dismissed,
+                  not_counted=ev.not_counted,
+                  team_failures=membership.failures if membership else [],
+                  notes=ev.risk_notes, head_sha=ev.facts.head_sha,
+                  survive_push=policy.approvals_survive_push)
+
+
+# -- helpers --------------------------------------------------------------------------
+def _paths(files: list[ChangedFile]) -> list[str]:
+    paths: list[str] = []
+    for f in files:
+        paths.append(f.filename)
+        if f.previous_filename and f.previous_filename != f.filename:
+            paths.append(f.previous_filename)
+    return list(dict.fromkeys(paths))
+
+
+def _holds_level(ctx: _Context) -> HoldsLevel:
+    return _level_check(ctx.event.config, ctx.port) if _level_check else no_level_required
+
+
+def _is_own(ctx: _Context, comment: Comment) -> bool:
+    bot = str(ctx.event.config.section("github")["bot_login"]).lower()
+    author = comment.author.lower()
+    return author == bot or author == bot.removesuffix("[bot]")
+
+
+def _read_state(ctx: _Context, comments: list[Comment]) -> GateState:
+    for comment in comments:
+        if _is_own(ctx, comment) and MARKER in comment.body:
+            match = _STATE.search(comment.body)
+            return GateState.decode(match.group(1)) if match else GateState()
+    return GateState()
+
+
+def _refuse(ctx: _Context, comments: list[Comment], key: str, login: str, why: str,
+            quote: str) -> None:
+    """Answer a refused request once (a redelivered event finds the earlier answer)."""
+    tag = f"<!-- cvf:routing-reply {re.sub(r'[^A-Za-z0-9:_.@-]', '_', key)} -->"
+    if any(_is_own(ctx, c) and tag in c.body for c in comments):
+        return
+    body = render("routing/refusal.md.j2", tag=tag, who=mention(login), why=why, quote=quote)
+    ctx.port.create_comment(ctx.number, body)

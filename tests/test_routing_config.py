@@ -1,0 +1,128 @@
+"""The `routing` section: schema errors with file/line/key, cross-entry errors with the
+key path, and the router and PR policy built from it."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.config import parse_config
+from bot.errors import ConfigError
+from bot.routing import RiskLevel, RoutingDecision, RoutingRequest
+from bot.routing.globs import PathScope
+from bot.routing.policy import build_policy
+
+GOOD = """
+routing:
+  agents:
+    - {id: executor-1, capabilities: [deploy, execute], capacity: 4, labels: [trusted],
+       region: eu, cost: 2, windows: ["mon-fri 08:00-18:00"]}
+  skills:
+    - {id: deploy-prod, risk_level: R2, required_capabilities: [deploy], paths: [deploy/],
+       approver: release}
+    - {id: docs, risk_level: R0, paths: ["docs/**/*.md"]}
+  roles:
+    release: {users: [Alice], teams: [my-org/release]}
+  approval_roles: {R2: release}
+  health_bound: 0.1
+"""
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    return info.value.problems
+
+
+def policy_error(text: str) -> str:
+    config = parse_config(text)
+    with pytest.raises(ConfigError) as info:
+        build_policy(config.section("routing"), committee=config.rfc["committee"])
+    return str(info.value)
+
+
+def test_defaults_when_the_section_is_absent():
+    section = parse_config("").section("routing")
+    assert section["approval_roles"] == {"R2": "approval_manager", "R3": "committee"}
+    assert section["default_risk"] == "R0" and section["check_name"] == "cvf/routing"
+    assert section["approvals_survive_push"] is False
+    policy = build_policy(section)
+    assert policy.router.agents == {} and policy.scopes == []
+
+
+def test_good_config_builds_router_and_policy():
+    config = parse_config(GOOD)
+    policy = build_policy(config.section("routing"), committee={"users": ["Chair"]})
+    agent = policy.router.agents["executor-1"]
+    assert (agent.capacity, agent.region, agent.cost) == (4, "eu", 2)
+    assert policy.router.health_bound == 0.1
+    assert policy.roles["release"].users == {"alice"}
+    assert policy.roles["committee"].users == {"chair"}
+    result = policy.router.route(RoutingRequest(skill_id="deploy-prod", reserve=False))
+    assert result.decision == RoutingDecision.APPROVAL_REQUIRED
+    assert result.approval_role == "release"
+    skill, scope = policy.scopes[0]
+    assert skill.risk_level == RiskLevel.R2 and scope.matches("deploy/k8s/prod.yml")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("routing:\n  skills:\n    - {id: s, risk_level: R5}\n",
+     '.github/cvf.yml:3: routing.skills.0.risk_level: expected one of "R0", "R1", "R2", '
+     '"R3", got "R5"'),
+    ("routing:\n  agents:\n    - {id: a, capabilities: [x], capacity: 0}\n",
+     ".github/cvf.yml:3: routing.agents.0.capacity: 0 is less than or equal to the minimum "
+     "of 0"),
+    ("routing:\n  agents:\n    - {id: a, capabilities: [x], windows: [weekdays]}\n",
+     '.github/cvf.yml:3: routing.agents.0.windows.0: expected a time window like '
+     '"mon-fri 08:00-18:00", got "weekdays"'),
+    ("routing:\n  agent:\n    - {id: a}\n",
+     ".github/cvf.yml:2: routing.agent: unknown key 'agent'; did you mean 'agents'?"),
+    ("routing:\n  roles:\n    release: {users: ['not a login']}\n",
+     '.github/cvf.yml:3: routing.roles.release.users.0: expected a GitHub login, '
+     'got "not a login"'),
+    ("routing:\n  health_bound: 2\n",
+     ".github/cvf.yml:2: routing.health_bound: 2 is greater than the maximum of 1"),
+])
+def test_schema_errors_name_file_line_and_key(text, expected):
+    assert expected in problems(text)
+
+
+def test_duplicate_ids_are_errors_naming_both():
+    text = ("routing:\n  agents:\n    - {id: a, capabilities: [x]}\n"
+            "    - {id: a, capabilities: [y]}\n")
+    assert policy_error(text) == (".github/cvf.yml: routing.agents.1.id: agent id 'a' is used "
+                                  "twice (also agents.0) (hint: give every agent its own id)")
+    text = ("routing:\n  skills:\n    - {id: s, risk_level: R0}\n"
+            "    - {id: s, risk_level: R1}\n")
+    assert "routing.skills.1.id: skill id 's' is used twice" in policy_error(text)
+
+
+def test_unknown_roles_suggest_the_close_one():
+    text = ("routing:\n  roles:\n    release: {users: [a]}\n"
+            "  skills:\n    - {id: s, risk_level: R2, approver: relase}\n")
+    assert policy_error(text) == (".github/cvf.yml: routing.skills.0.approver: unknown role "
+                                  "'relase' (hint: did you mean 'release'?)")
+    text = "routing:\n  approval_roles: {R2: managers}\n"
+    assert "routing.approval_roles.R2: unknown role 'managers'" in policy_error(text)
+    assert "define it under routing.roles" in policy_error(text)
+
+
+def test_bad_glob_is_a_config_error():
+    text = "routing:\n  skills:\n    - {id: s, risk_level: R0, paths: ['src/[abc']}\n"
+    assert "routing.skills.0.paths: unclosed \"[\"" in policy_error(text)
+
+
+@pytest.mark.parametrize(("pattern", "path", "matches"), [
+    ("deploy/", "deploy/a/b.yml", True),
+    ("deploy/", "deployment/a", False),
+    ("*.tf", "main.tf", True),
+    ("*.tf", "infra/main.tf", False),
+    ("**/*.tf", "infra/main.tf", True),
+    ("**/*.tf", "main.tf", True),
+    ("src/*.py", "src/x/a.py", False),
+    ("/docs/**", "docs/a/b", True),
+    ("docs/[!a]*.md", "docs/b.md", True),
+    ("docs/[!a]*.md", "docs/a.md", False),
+    ("file?.txt", "file1.txt", True),
+])
+def test_path_globs(pattern, path, matches):
+    assert PathScope([pattern]).matches(path) is matches

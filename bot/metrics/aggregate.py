@@ -1,0 +1,303 @@
+"""The dashboard view: what happened in a period, read from the rollups only.
+
+Keys follow the CVF design's dashboard view (``period``, ``summary``,
+``risk_distribution``, ``approvals``, ``quality_metrics``) plus ``agent_health`` and a
+``time_series`` for charts.
+
+Rates are percentages rounded to two decimals. A rate whose denominator is zero (no
+executions, no approvals needed, no R2/R3 executions) is ``None`` (JSON ``null``,
+shown as "—"), never 0 or 100, which would read as something measured. Counts are 0.
+
+Windows are whole minutes: "the last 24h" runs from 24 hours before the end of the
+current minute to the end of the current minute, so a report taken twice in the
+same minute gives the same numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.errors import InputError
+from bot.metrics.record import RISK_LEVELS
+from bot.metrics.store import (
+    APPROVAL_TIME,
+    DAY,
+    HOUR,
+    LATENCY,
+    MINUTE,
+    MetricsStore,
+    percentile,
+    pieces,
+)
+
+PERIODS: dict[str, int] = {"1h": HOUR, "24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY}
+# Chart step per period and the coarsest rollup that fits inside one step.
+_STEPS: dict[str, tuple[int, int]] = {"1h": (5 * MINUTE, MINUTE), "24h": (HOUR, HOUR),
+                                      "7d": (6 * HOUR, HOUR), "30d": (DAY, DAY)}
+_CUSTOM_STEPS = ((MINUTE, MINUTE), (5 * MINUTE, MINUTE), (15 * MINUTE, MINUTE), (HOUR, HOUR),
+                 (6 * HOUR, HOUR), (DAY, DAY), (7 * DAY, DAY))
+HIGH_RISK = ("R2", "R3")
+
+
+@dataclass(frozen=True)
+class Window:
+    """``[since, until)`` in epoch seconds (whole minutes), with its chart step."""
+
+    label: str
+    since: int
+    until: int
+    step: int
+    max_res: int
+
+    @property
+    def seconds(self) -> int:
+        return self.until - self.since
+
+
+def window(period: str | None = None, *, now: datetime, since: datetime | None = None,
+           until: datetime | None = None) -> Window:
+    """The window for a named period (``1h``, ``24h``, ``7d``, ``30d``) or since/until."""
+    end = _ceil_minute(until or now)
+    if since is not None:
+        start = int(since.timestamp()) // MINUTE * MINUTE
+        if start >= end:
+            raise InputError(f"--since ({_iso(start)}) must be before --until ({_iso(end)})",
+                             hint="swap the two, or leave --until out to mean now")
+        span = end - start
+        step, max_res = next(((s, r) for s, r in _CUSTOM_STEPS if span / s <= 60),
+                             _CUSTOM_STEPS[-1])
+        return Window(label=f"{_iso(start)} to {_iso(end)}", since=start, until=end,
+                      step=step, max_res=max_res)
+    name = period or "24h"
+    if name not in PERIODS:
+        raise InputError(f'unknown period "{name}"',
+                         hint=f"use one of {', '.join(PERIODS)} or --since/--until")
+    step, max_res = _STEPS[name]
+    return Window(label=name, since=end - PERIODS[name], until=end, step=step, max_res=max_res)
+
+
+def dashboard(store: MetricsStore, win: Window) -> dict[str, Any]:
+    """The whole view for ``win``; cost depends on the window, not on the number of records."""
+    cover = pieces(win.since, win.until)
+    main = store.main_rows(cover)
+    n = ok = audit_ok = needed = granted = rejected = 0
+    lat_sum = 0.0
+    risk = dict.fromkeys(RISK_LEVELS, 0)
+    decisions: dict[str, int] = {}
+    high_n = high_ok = 0
+    for _, level, decision, rn, rok, rlat, raudit, rneeded, rgranted, rrejected in main:
+        n += rn
+        ok += rok
+        lat_sum += rlat
+        audit_ok += raudit
+        needed += rneeded
+        granted += rgranted
+        rejected += rrejected
+        risk[level] = risk.get(level, 0) + rn
+        decisions[decision] = decisions.get(decision, 0) + rn
+        if level in HIGH_RISK:
+            high_n += rn
+            high_ok += rok
+    latency = store.histogram(cover, LATENCY)
+    approve_times = store.histogram(cover, APPROVAL_TIME)
+    median_approve = percentile(approve_times, 50)
+    return {
+        "period": win.label,
+        "since": _iso(win.since),
+        "until": _iso(win.until),
+        "summary": {
+            "total_executions": n,
+            "success_rate": rate(ok, n),
+            "error_rate": rate(n - ok, n),
+            "average_latency_ms": _round(lat_sum / n if n else None, 1),
+            "p50_latency_ms": _round(percentile(latency, 50), 2),
+            "p95_latency_ms": _round(percentile(latency, 95), 2),
+            "p99_latency_ms": _round(percentile(latency, 99), 2),
+        },
+        "risk_distribution": risk,
+        "decisions": dict(sorted(decisions.items())),
+        "approvals": {
+            "total_needed": needed,
+            "granted": granted,
+            "rejected": rejected,
+            "pending": max(0, needed - granted - rejected),
+            "acceptance_rate": rate(granted, needed),
+            "median_time_to_approve_seconds": _round(median_approve, 1),
+        },
+        "agent_health": agent_health(store, win.since, win.until, total=n),
+        "skills": skill_health(store, win.since, win.until),
+        "quality_metrics": {
+            "audit_completeness": rate(audit_ok, n),
+            "high_risk_success_rate": rate(high_ok, high_n),
+            "human_approval_acceptance_rate": rate(granted, granted + rejected),
+        },
+        "time_series": time_series(store, win),
+    }
+
+
+def agent_health(store: MetricsStore, since: int, until: int, *,
+                 total: int | None = None) -> dict[str, dict[str, Any]]:
+    """Per agent: load (executions), share of all executions, error rate, last execution."""
+    sums: dict[str, list[float]] = {}
+    for _, agent, rn, rerr, rlat, last in store.agent_rows(pieces(since, until)):
+        row = sums.setdefault(agent, [0, 0, 0.0, 0.0])
+        row[0] += rn
+        row[1] += rerr
+        row[2] += rlat
+        row[3] = max(row[3], last)
+    all_n = total if total is not None else sum(int(r[0]) for r in sums.values())
+    return {agent: {"load": int(r[0]),
+                    "load_share": rate(int(r[0]), all_n),
+                    "error_rate": rate(int(r[1]), int(r[0])),
+                    "average_latency_ms": _round(r[2] / r[0] if r[0] else None, 1),
+                    "last_execution": _iso(r[3])}
+            for agent, r in sorted(sums.items())}
+
+
+def skill_health(store: MetricsStore, since: int, until: int) -> dict[str, dict[str, Any]]:
+    """Per skill: executions, error rate and the risk level it ran at most."""
+    sums: dict[str, dict[str, Any]] = {}
+    for _, skill, level, rn, rerr, rlat in store.skill_rows(pieces(since, until)):
+        row = sums.setdefault(skill, {"n": 0, "err": 0, "lat": 0.0, "risk": {}})
+        row["n"] += rn
+        row["err"] += rerr
+        row["lat"] += rlat
+        row["risk"][level] = row["risk"].get(level, 0) + rn
+    return {skill: {"executions": r["n"], "errors": r["err"],
+                    "error_rate": rate(r["err"], r["n"]),
+                    "average_latency_ms": _round(r["lat"] / r["n"] if r["n"] else None, 1),
+                    "risk_level": max(r["risk"], key=lambda k: (r["risk"][k], k))}
+            for skill, r in sorted(sums.items())}
+
+
+def time_series(store: MetricsStore, win: Window) -> dict[str, Any]:
+    """One point per step (aligned to the step, so the first may be partial)."""
+    first = win.since // win.step * win.step
+    starts = list(range(first, win.until, win.step))
+    points = {s: [0, 0, 0.0, 0, 0] for s in starts}
+    for bucket, level, _, rn, rok, rlat, *_rest in store.main_rows(
+            pieces(win.since, win.until, win.max_res)):
+        point = points.get(bucket // win.step * win.step)
+        if point is None:
+            continue
+        point[0] += rn
+        point[1] += rn - rok
+        point[2] += rlat
+        if level in HIGH_RISK:
+            point[3] += rn
+            point[4] += rn - rok
+    return {"step_seconds": win.step, "points": [
+        {"start": _iso(s), "executions": p[0], "errors": p[1],
+         "error_rate": rate(p[1], p[0]),
+         "average_latency_ms": _round(p[2] / p[0] if p[0] else None, 1),
+         "high_risk_executions": p[3]}
+        for s, p in sorted(points.items())]}
+
+
+# -- plain sums the alerts and the router read ------------------------------------
+def totals(store: MetricsStore, since: int, until: int) -> tuple[int, int, float]:
+    """``(executions, errors, latency sum ms)`` over ``[since, until)``."""
+    n = err = 0
+    lat = 0.0
+    for row in store.main_rows(pieces(since, until)):
+        n += row[3]
+        err += row[3] - row[4]
+        lat += row[5]
+    return n, err, lat
+
+
+def skill_totals(store: MetricsStore, since: int, until: int) -> dict[str, tuple[int, int]]:
+    """``{skill: (executions, errors)}`` over ``[since, until)``."""
+    out: dict[str, tuple[int, int]] = {}
+    for _, skill, _level, rn, rerr, _lat in store.skill_rows(pieces(since, until)):
+        n, err = out.get(skill, (0, 0))
+        out[skill] = (n + rn, err + rerr)
+    return out
+
+
+def agent_totals(store: MetricsStore, since: int, until: int) -> dict[str, tuple[int, int]]:
+    """``{agent: (executions, errors)}`` over ``[since, until)``."""
+    out: dict[str, tuple[int, int]] = {}
+    for _, agent, rn, rerr, _lat, _last in store.agent_rows(pieces(since, until)):
+        n, err = out.get(agent, (0, 0))
+        out[agent] = (n + rn, err + rerr)
+    return out
+
+
+def latency_buckets(store: MetricsStore, since: int, until: int,
+                    bucket: int) -> list[tuple[int, int, float]]:
+    """``(bucket start, executions, latency sum)`` per ``bucket`` seconds, oldest first."""
+    max_res = next(r for r in (DAY, HOUR, MINUTE) if bucket % r == 0)
+    sums: dict[int, list[float]] = {}
+    for row in store.main_rows(pieces(since, until, max_res)):
+        key = row[0] // bucket * bucket
+        item = sums.setdefault(key, [0, 0.0])
+        item[0] += row[3]
+        item[1] += row[5]
+    return [(k, int(v[0]), v[1]) for k, v in sorted(sums.items())]
+
+
+@dataclass(frozen=True)
+class AgentHealth:
+    """What the router needs to know about one agent: plain numbers."""
+
+    agent: str
+    executions: int
+    errors: int
+    error_rate: float | None  # percent; None without executions
+    healthy: bool
+
+
+def agent_health_feed(store: MetricsStore, *, now: datetime, window_seconds: int = HOUR,
+                      unhealthy_error_rate: float = 20.0) -> dict[str, AgentHealth]:
+    """Per agent error rate over the last ``window_seconds``; for the router's ordering.
+
+    An agent without executions in the window is healthy (nothing says otherwise).
+    """
+    end = _ceil_minute(now)
+    out = {}
+    for agent, (n, err) in agent_totals(store, end - window_seconds, end).items():
+        error_rate = rate(err, n)
+        out[agent] = AgentHealth(agent=agent, executions=n, errors=err, error_rate=error_rate,
+                                 healthy=error_rate is None or error_rate <= unhealthy_error_rate)
+    return out
+
+
+def rate(part: float, whole: float) -> float | None:
+    """``part`` as a percentage of ``whole``, two decimals; ``None`` when ``whole`` is 0."""
+    return round(100.0 * part / whole, 2) if whole else None
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _ceil_minute(moment: datetime) -> int:
+    seconds = moment.timestamp()
+    return int(-(-seconds // MINUTE) * MINUTE) if seconds % MINUTE else int(seconds) + MINUTE
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None or epoch <= 0:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_moment(text: str, *, now: datetime, what: str = "--since") -> datetime:
+    """``2026-01-31T12:00:00Z``, ``2026-01-31`` (UTC midnight) or a duration ago (``36h``)."""
+    from bot.durations import parse_duration
+    from bot.errors import CvfError
+
+    value = text.strip()
+    try:
+        return now - parse_duration(value)
+    except CvfError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(f'{what}: expected a time like "2026-01-31T12:00:00Z", a date, or a '
+                         f'duration ago like "36h", got "{text}"') from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -297,6 +297,25 @@ def render_report(policy: RoutingPolicy, ev: PullEvaluation, state: GateState,
                   survive_push=policy.approvals_survive_push)
 
 
+def preview_pull(config: Config, port: GitHubPort, number: int
+                 ) -> tuple[PullEvaluation, str, dict[str, Any]]:
+    """Evaluate a pull request as the gate would, writing nothing (for `cvf route --pr`).
+
+    Returns the evaluation, the report text and the execution record.
+    """
+    event = Event(name="preview", payload={}, config=config)
+    ctx = _context(event, port, number)
+    pull = port.get_pull(number)
+    state = _read_state(ctx, port.list_issue_comments(number))
+    membership = Membership(port, ctx.policy)
+    evaluation = _evaluate(ctx, pull, state, membership, files=None)
+    report = render_report(ctx.policy, evaluation, state, membership)
+    record = execution_record(evaluation, repo=port.repo, now=event.now,
+                              latency_ms=(time.perf_counter() - ctx.started) * 1000,
+                              report_posted=False, source="cvf-route-preview")
+    return evaluation, report, record
+
+
 # -- helpers --------------------------------------------------------------------------
 def _paths(files: list[ChangedFile]) -> list[str]:
     paths: list[str] = []

@@ -1,0 +1,199 @@
+"""``cvf route``: preview a routing decision for a skill or a pull request, from the shell."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bot.cli import CliState, pass_state
+from bot.config import Config
+from bot.errors import InputError
+from bot.github.port import GitHubPort
+from bot.routing import Constraints, RoutingRequest, RoutingResult, SkillRouter
+from bot.routing.model import Priority, RiskLevel
+from bot.routing.policy import RoutingPolicy, build_policy
+
+
+def register(cli: click.Group) -> None:
+    @cli.command("route")
+    @click.option("--skill", "skill_id", metavar="ID", help="Skill to route (from routing.skills).")
+    @click.option("--pr", "pr_number", type=int, metavar="N",
+                  help="Evaluate pull request N as the cvf/routing gate would (reads GitHub, "
+                       "writes nothing).")
+    @click.option("--risk", metavar="R0..R3", help="Raise the risk level for this request.")
+    @click.option("--capability", "capabilities", multiple=True, metavar="NAME",
+                  help="Required capability (repeatable); replaces the skill's own list.")
+    @click.option("--priority", type=click.Choice(["low", "normal", "high", "urgent"]),
+                  default="normal", show_default=True)
+    @click.option("--label", "labels", multiple=True, metavar="LABEL",
+                  help="Only agents with this label (repeatable).")
+    @click.option("--region", metavar="REGION", help="Only agents in this region.")
+    @click.option("--exclude", "excluded", multiple=True, metavar="AGENT",
+                  help="Never choose this agent (repeatable).")
+    @click.option("--max-cost", type=float, metavar="COST",
+                  help="Only agents costing at most this.")
+    @click.option("--health/--no-health", default=True, show_default=True,
+                  help="Rank agents by their error rate in the metrics store (if it exists).")
+    @click.option("--repo", metavar="OWNER/NAME",
+                  help="Repository for --pr (default: $GITHUB_REPOSITORY).")
+    @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+                  show_default=True)
+    @click.option("--output", "output", metavar="FILE", type=click.Path(dir_okay=False),
+                  help="Also write the decision as an execution record (JSON) to FILE.")
+    @pass_state
+    def route_command(state: CliState, skill_id: str | None, pr_number: int | None,
+                      risk: str | None, capabilities: tuple[str, ...], priority: str,
+                      labels: tuple[str, ...], region: str | None, excluded: tuple[str, ...],
+                      max_cost: float | None, health: bool, repo: str | None, fmt: str,
+                      output: str | None) -> None:
+        """Preview which agent runs a skill and what must happen first (R0–R3).
+
+        \b
+        cvf route --skill deploy-prod
+        cvf route --skill deploy-prod --risk R3 --format json
+        cvf route --pr 42 --repo my-org/my-repo
+        """
+        if (skill_id is None) == (pr_number is None):
+            raise InputError("give exactly one of --skill ID or --pr N",
+                             hint="e.g. `cvf route --skill deploy-prod` or `cvf route --pr 42`")
+        if pr_number is not None:
+            _route_pull(state, pr_number, repo, fmt, output)
+            return
+        assert skill_id is not None
+        policy = _policy(state.config)
+        if health:
+            apply_store_health(policy.router, state.config)
+        _check_skill(policy, skill_id, capabilities)
+        request = RoutingRequest(
+            skill_id=skill_id, risk_level=RiskLevel.parse(risk) if risk else None,
+            required_capabilities=list(capabilities) or None,
+            priority=Priority.parse(priority), reserve=False,
+            constraints=Constraints.of(labels=labels, region=region, exclude_agents=excluded,
+                                       max_cost=max_cost))
+        result = policy.router.route(request)
+        if output:
+            _write_json(output, _skill_record(result))
+        if fmt == "json":
+            click.echo(json.dumps(result.to_dict(), indent=2))
+        else:
+            click.echo(format_result(result))
+
+
+def format_result(result: RoutingResult) -> str:
+    lines = [f"{result.skill_id}: {result.risk_level.name} -> {result.decision.value}",
+             f"  agent:          {result.agent_id or 'none'}",
+             f"  fallbacks:      {', '.join(result.fallback_agents) or '-'}",
+             f"  approval role:  {result.approval_role or '-'}",
+             f"  confidence:     {result.confidence:.2f}"]
+    if result.missing_capabilities:
+        lines.append(f"  missing:        {', '.join(result.missing_capabilities)}")
+    lines.append(f"  why:            {result.reason}")
+    return "\n".join(lines)
+
+
+def apply_store_health(router: SkillRouter, config: Config) -> int:
+    """Feed agents' last-hour error rates from the metrics store, when there is one."""
+    metrics = config.section("metrics")
+    path = Path(config.root) / str(metrics.get("store", ".cvf/metrics.db"))
+    if not path.is_file() or not router.agents:
+        return 0
+    from datetime import UTC, datetime
+
+    from bot.metrics.aggregate import agent_health_feed
+    from bot.metrics.store import open_store
+
+    store = open_store(path)
+    try:
+        feed = agent_health_feed(store, now=datetime.now(UTC),
+                                 unhealthy_error_rate=router.health_bound * 100)
+    finally:
+        store.close()
+    applied = 0
+    for agent_id, health in feed.items():
+        if agent_id in router.agents and health.error_rate is not None:
+            router.set_health(agent_id, health.error_rate / 100)
+            applied += 1
+    return applied
+
+
+def _policy(config: Config) -> RoutingPolicy:
+    return build_policy(config.section("routing"), committee=config.rfc.get("committee"),
+                        source=config.path)
+
+
+def _check_skill(policy: RoutingPolicy, skill_id: str, capabilities: tuple[str, ...]) -> None:
+    if skill_id in policy.router.skills or capabilities:
+        return
+    known = sorted(policy.router.skills)
+    close = difflib.get_close_matches(skill_id, known, n=1)
+    if close:
+        hint = f"did you mean '{close[0]}'?"
+    elif known:
+        hint = f"known skills: {', '.join(known[:20])}"
+    else:
+        hint = "add skills under routing.skills in .github/cvf.yml"
+    raise InputError(f"unknown skill '{skill_id}'",
+                     hint=f"{hint}; --capability NAME routes a skill that is not configured")
+
+
+def _skill_record(result: RoutingResult) -> dict[str, Any]:
+    from datetime import UTC, datetime
+
+    return {"timestamp": datetime.now(UTC).isoformat(), "skill": result.skill_id,
+            "agent": result.agent_id or "unassigned", "risk_level": result.risk_level.name,
+            "decision": result.decision.value, "success": result.routed,
+            "error_type": None if result.routed else "no_capable_agent", "latency_ms": 0.0,
+            "approval": {"required": True, "granted": False, "rejected": False,
+                         "approver": None, "requested_at": None, "decided_at": None}
+            if result.risk_level >= RiskLevel.R2 else None,
+            "audit": {"report_posted": False, "approval_recorded": False},
+            "source": "cvf-route-preview", "routing": result.to_dict()}
+
+
+def _write_json(path: str, data: Mapping[str, Any]) -> None:
+    try:
+        Path(path).write_text(json.dumps(data, indent=2) + "\n", "utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}",
+                         hint="choose a writable file") from None
+
+
+def port_for(state: CliState, repo: str) -> GitHubPort:
+    """A read-only (dry-run) adapter for ``repo``; tests replace this."""
+    from bot.github.factory import factory_from_config
+
+    return factory_from_config(state.config)(repo, None, dry_run=True)
+
+
+def _route_pull(state: CliState, number: int, repo: str | None, fmt: str,
+                output: str | None) -> None:
+    from bot.handlers.routing import preview_pull
+
+    repo = repo or os.environ.get("GITHUB_REPOSITORY", "")
+    if not repo or "/" not in repo:
+        raise InputError("which repository? --pr needs one",
+                         hint="pass --repo owner/name or set GITHUB_REPOSITORY")
+    evaluation, report, record = preview_pull(state.config, port_for(state, repo), number)
+    if output:
+        _write_json(output, record)
+    if fmt == "json":
+        gate = evaluation.gate
+        click.echo(json.dumps({
+            "pull_request": number, "head_sha": evaluation.facts.head_sha,
+            "risk_level": evaluation.risk.name, "decision": evaluation.decision.value,
+            "skills": [{"skill": t.skill.id, "paths": list(t.paths), **t.result.to_dict()}
+                       for t in evaluation.touched],
+            "unscoped_paths": evaluation.unscoped, "required_roles": evaluation.required_roles,
+            "approvers": [a.login for a in evaluation.approvers],
+            "check": {"status": gate.status, "conclusion": gate.conclusion,
+                      "title": gate.title, "summary": gate.summary},
+            "record": record}, indent=2))
+    else:
+        lines = [line for line in report.splitlines() if not line.startswith("<!-- cvf:")]
+        click.echo("\n".join(lines).strip())

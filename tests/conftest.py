@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.fake_github import FakeGitHub
+from tests.ghsim import GitHubSimulator
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -51,3 +52,10 @@ def payload() -> Callable[..., dict[str, Any]]:
 def fake_github() -> FakeGitHub:
     """An empty in-memory repository ``octo-org/governance`` behind the ``GitHubPort``."""
     return FakeGitHub()
+
+
+@pytest.fixture
+def ghsim() -> Iterator[GitHubSimulator]:
+    """A started local GitHub simulator on a free port of 127.0.0.1 (``ghsim.base_url``)."""
+    with GitHubSimulator() as sim:
+        yield sim

@@ -164,11 +164,22 @@ class RfcDocument:
         """1-based column where the key (or list item) at ``path`` starts on its line."""
         line = self.line_of(*path)
         text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
-        if path and isinstance(path[-1], str):
-            found = text.find(path[-1])
+        needle = path[-1] if path and isinstance(path[-1], str) else self._value_at(path)
+        if needle:
+            found = text.find(needle)
             if found >= 0:
                 return found + 1
         return len(text) - len(text.lstrip()) + 1
+
+    def _value_at(self, path: tuple[str | int, ...]) -> str | None:
+        node: Any = self.meta
+        for part in path:
+            in_dict = isinstance(node, dict) and part in node
+            in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
+            if not (in_dict or in_list):
+                return None
+            node = node[part]
+        return node if isinstance(node, str) else None
 
     @cached_property
     def lines(self) -> list[str]:

@@ -8,6 +8,7 @@ shows each problem on the line of the pull request that caused it.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,10 +139,10 @@ def lint_texts(targets: Mapping[str, str], *, others: Mapping[str, str] | None =
 def lint_sources(targets: Sequence[Source], *, corpus: Sequence[Source] = (),
                  types: Sequence[str]) -> LintResult:
     """Lint files on disk; ``corpus`` (usually the whole RFC folder) resolves references."""
-    loaded: dict[Path, RfcDocument | DocumentError] = {}
+    loaded: dict[str, RfcDocument | DocumentError] = {}
 
     def load(file: Path, shown: str) -> RfcDocument | DocumentError:
-        key = file.resolve()
+        key = _key(file)
         if key not in loaded:
             try:
                 loaded[key] = load_rfc(file, display=shown)
@@ -151,11 +152,11 @@ def lint_sources(targets: Sequence[Source], *, corpus: Sequence[Source] = (),
 
     docs: list[RfcDocument] = []
     failures: list[DocumentError] = []
-    target_keys: set[Path] = set()
+    target_keys: set[str] = set()
     for file, shown in targets:
-        if file.resolve() in target_keys:
+        if _key(file) in target_keys:
             continue
-        target_keys.add(file.resolve())
+        target_keys.add(_key(file))
         result = load(file, shown)
         if isinstance(result, DocumentError):
             failures.append(result)
@@ -163,12 +164,17 @@ def lint_sources(targets: Sequence[Source], *, corpus: Sequence[Source] = (),
             docs.append(result)
     others: list[RfcDocument] = []
     for file, shown in corpus:
-        if file.resolve() in target_keys:
+        if _key(file) in target_keys:
             continue
         result = load(file, shown)
         if isinstance(result, RfcDocument):
             others.append(result)
     return lint_documents(docs, others=others, failures=failures, types=types)
+
+
+def _key(file: Path) -> str:
+    # The same file named two ways (relative, absolute, with "..") is read once.
+    return os.path.normpath(file.absolute())
 
 
 def _parse_all(items: Any) -> tuple[list[RfcDocument], list[DocumentError]]:
@@ -192,4 +198,5 @@ def display_path(file: Path, root: Path) -> str:
 
 def directory_sources(root: Path, directory: str) -> list[Source]:
     """Every RFC file of the configured folder, with its display path."""
-    return [(file, display_path(file, root)) for file in rfc_files(root / directory)]
+    prefix = Path(directory)
+    return [(file, (prefix / file.name).as_posix()) for file in rfc_files(root / directory)]

@@ -15,6 +15,7 @@ import yaml
 from bot.errors import InputError
 
 Path = tuple[str | int, ...]
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass
@@ -38,8 +39,7 @@ class LocatedYaml:
 def load_located(text: str, *, source: str, line_offset: int = 0) -> LocatedYaml:
     """Parse ``text`` safely; raise ``InputError`` with ``source:line`` on bad YAML."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader
+        node, data = _parse_once(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = (mark.line + 1 if mark else 1) + line_offset
@@ -55,6 +55,16 @@ def load_located(text: str, *, source: str, line_offset: int = 0) -> LocatedYaml
         located.lines[()] = node.start_mark.line + 1
         _record_lines(node, (), located.lines, set())
     return located
+
+
+def _parse_once(text: str) -> tuple[yaml.Node | None, Any]:
+    # One parse: the plain data is built from the composed node (libyaml when present).
+    loader = _SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        return node, (loader.construct_document(node) if node is not None else None)
+    finally:
+        loader.dispose()
 
 
 def _record_lines(node: yaml.Node, path: Path, lines: dict[Path, int], seen: set[int]) -> None:

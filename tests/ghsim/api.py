@@ -371,13 +371,13 @@ def create_issue(ctx: Ctx, owner: str, name: str) -> Reply:
     _check_body(body, "Issue")
     issue = r.add_issue(title=str(title), body=body, author=ctx.login,
                         labels=_names(ctx.field("labels") or []))
-    return Reply(201, render.issue(ctx.base, r, issue))
+    return Reply(201, _single_issue(ctx, r, issue))
 
 
 @route("GET", r"{REPO}/issues/(?P<number>\d+)")
 def get_issue(ctx: Ctx, owner: str, name: str, number: str) -> Reply:
     r = ctx.repo(owner, name)
-    return Reply(200, render.issue(ctx.base, r, ctx.issue(r, number)))
+    return Reply(200, _single_issue(ctx, r, ctx.issue(r, number)))
 
 
 @route("PATCH", r"{REPO}/issues/(?P<number>\d+)")
@@ -385,7 +385,16 @@ def edit_issue(ctx: Ctx, owner: str, name: str, number: str) -> Reply:
     r = ctx.repo(owner, name)
     issue = ctx.issue(r, number)
     _edit_issue(ctx, r, issue)
-    return Reply(200, render.issue(ctx.base, r, issue))
+    return Reply(200, _single_issue(ctx, r, issue))
+
+
+def _single_issue(ctx: Ctx, r: Repo, issue: IssueRec) -> Json:
+    """One issue, as GitHub sends it outside lists: with ``closed_by``."""
+    data = render.issue(ctx.base, r, issue)
+    data["closed_by"] = None
+    if issue.closed_by:
+        data["closed_by"] = render.user(ctx.base, ctx.world.user(issue.closed_by))
+    return data
 
 
 def _edit_issue(ctx: Ctx, r: Repo, issue: IssueRec) -> None:
@@ -401,6 +410,7 @@ def _edit_issue(ctx: Ctx, r: Repo, issue: IssueRec) -> None:
         if state != issue.state:
             issue.state = state
             issue.closed_at = ctx.world.now() if state == "closed" else None
+            issue.closed_by = ctx.login if state == "closed" else None
             issue.state_reason = (ctx.field("state_reason") or "completed"
                                   if state == "closed" else "reopened")
     if "labels" in (ctx.body or {}):

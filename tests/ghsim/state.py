@@ -73,6 +73,7 @@ class IssueRec:
     closed_at: datetime | None = None
     pull: PullInfo | None = None
     state_reason: str | None = None
+    closed_by: str | None = None
 
 
 @dataclass

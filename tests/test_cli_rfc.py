@@ -21,9 +21,11 @@ NO_AUTHOR_ENV = {"GITHUB_ACTOR": "", "GITHUB_ACTIONS": "", "GIT_CONFIG_NOSYSTEM"
                  "GIT_CONFIG_GLOBAL": "/dev/null"}
 
 
-def run(root: Path, *args: str, env: dict[str, str] | None = None) -> Any:
+def run(root: Path, *args: str, env: dict[str, str] | None = None,
+        catch_exceptions: bool = True) -> Any:
     return CliRunner().invoke(cli, ["--root", str(root), *args],
-                              env={**NO_AUTHOR_ENV, **(env or {})})
+                              env={**NO_AUTHOR_ENV, **(env or {})},
+                              catch_exceptions=catch_exceptions)
 
 
 @pytest.fixture
@@ -198,6 +200,26 @@ def test_index_without_stats_has_no_stats_section():
     page = render_index([doc], types=("standard",))
     assert page == render_index([doc], types=("standard",), stats=None)
     assert "statistic" not in page.lower()
+
+
+def test_a_registered_stats_provider_reaches_the_index_template(repo: Path):
+    from bot.rfc import index as index_module
+
+    write(repo, "0001-add-routing.md", rfc())
+    seen: list[Any] = []
+
+    def provider(docs: Any, rfc_config: Any) -> Any:
+        seen.append(([d.number for d in docs], rfc_config["directory"]))
+        raise RuntimeError("stats provider called")
+
+    previous = index_module._stats_provider[:]  # another module may have registered one
+    index_module.provide_stats(provider)
+    try:
+        with pytest.raises(RuntimeError, match="stats provider called"):
+            run(repo, "rfc", "index", catch_exceptions=False)
+    finally:
+        index_module.provide_stats(previous[0] if previous else None)
+    assert seen == [([1], "proposals")]
 
 
 # -- this repository ------------------------------------------------------------------

@@ -143,6 +143,7 @@ def test_slugify():
     assert slugify("Add Multi-Agent Routing") == "add-multi-agent-routing"
     assert slugify("  C++ & Rust: 2.0!  ") == "c-rust-2-0"
     assert slugify("!!!") == "untitled"
+    assert slugify("Über Café Routing") == "uber-cafe-routing"
     assert len(slugify("word " * 40)) <= 60
 
 

@@ -98,6 +98,8 @@ CASES: list[tuple[str, dict[str, str], dict[str, str]]] = [
      GOOD),
     ("RFC-017", {"rfcs/0001-add-routing.md": rfc(body=BODY.replace("Summary", "TMP")
                  .replace("Motivation", "Summary").replace("TMP", "Motivation"))}, GOOD),
+    ("RFC-019", {"rfcs/0001-add-routing.md": rfc(body=BODY).replace(
+        "status: draft\n", "status: draft\nstatus: accepted\n")}, GOOD),
     ("RFC-018", {"rfcs/0001-add-routing.md": rfc(body=BODY.replace("D.", "<!-- fill -->"))},
      GOOD),
 ]
@@ -126,6 +128,15 @@ def test_warnings_do_not_fail_the_lint():
     result = lint({"rfcs/0001-routing.md": rfc()})
     assert [d.rule for d in result.diagnostics] == ["RFC-011"]
     assert result.ok and result.summary() == "1 file checked: 0 errors, 1 warning"
+
+
+def test_duplicate_field_names_both_lines():
+    text = rfc().replace("status: draft\n", "status: draft\n# note\nstatus: review\n")
+    (diagnostic,) = [d for d in lint({"rfcs/0001-add-routing.md": text}).diagnostics
+                     if d.rule == "RFC-019"]
+    assert diagnostic.line == 7
+    assert diagnostic.message == ("field 'status' appears again (first on line 5); "
+                                  "only the last one counts")
 
 
 def test_messages_point_at_the_line_and_suggest_the_fix():

@@ -24,7 +24,7 @@ from bot.rfc.document import (
     rfc_files,
     slugify,
 )
-from bot.rfc.index import render_index
+from bot.rfc.index import index_stats, render_index
 from bot.rfc.lint import (
     LintResult,
     Source,
@@ -202,7 +202,8 @@ def build_index(state: CliState) -> tuple[Path, str, str]:
     for file, shown in directory_sources(root, config["directory"]):
         docs.append(load_rfc(file, display=shown))
     index = root / config["directory"] / "README.md"
-    text = render_index(docs, types=config["types"], directory=config["directory"])
+    text = render_index(docs, types=config["types"], directory=config["directory"],
+                        stats=index_stats(docs, config))
     return index, display_path(index, root), text
 
 

@@ -10,6 +10,7 @@ line, while the rest of the bot can trust a document that lints clean.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -180,6 +181,13 @@ class RfcDocument:
                 return None
             node = node[part]
         return node if isinstance(node, str) else None
+
+    @cached_property
+    def field_lines(self) -> list[tuple[str, int]]:
+        """Every top-level front-matter key as written, with its file line (repeats kept)."""
+        front = self.lines[1:self.front_matter_end - 1]
+        return [(match.group(1).strip().strip("'\""), index + 2)
+                for index, line in enumerate(front) if (match := _TOP_KEY.match(line))]
 
     @cached_property
     def lines(self) -> list[str]:
@@ -354,7 +362,8 @@ def format_timestamp(value: datetime) -> str:
 
 def slugify(title: str, *, max_length: int = 60) -> str:
     """``"Add Multi-Agent Routing"`` -> ``"add-multi-agent-routing"`` (file-name safe)."""
-    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
     if len(slug) > max_length:
         slug = slug[:max_length].rsplit("-", 1)[0] or slug[:max_length]
     return slug or "untitled"

@@ -7,7 +7,7 @@ object the optional ``templates/rfc/index-stats.md.j2`` knows how to show.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -21,6 +21,27 @@ STATUS_LABELS: dict[str, str] = {
     "accepted": "Accepted", "rejected": "Rejected", "withdrawn": "Withdrawn",
     "postponed": "Postponed",
 }
+
+
+#: Computes the index's ``stats`` object from (documents, the config's rfc section).
+StatsProvider = Callable[[Sequence[RfcDocument], Mapping[str, Any]], Any]
+_stats_provider: list[StatsProvider] = []
+
+
+def provide_stats(provider: StatsProvider | None) -> None:
+    """Let another module (RFC governance) add its statistics to every rendered index.
+
+    Called from that module's ``register(cli)``; ``None`` removes it again. The index
+    stays a pure function of the files as long as the provider is one too.
+    """
+    _stats_provider.clear()
+    if provider is not None:
+        _stats_provider.append(provider)
+
+
+def index_stats(docs: Sequence[RfcDocument], rfc_config: Mapping[str, Any]) -> Any:
+    """The registered provider's stats for these documents, or ``None`` without one."""
+    return _stats_provider[0](docs, rfc_config) if _stats_provider else None
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ RULES: tuple[Rule, ...] = (
          "the body has the template's required `##` sections"),
     Rule("RFC-017", "section-order", "warning", "required sections follow the template's order"),
     Rule("RFC-018", "section-empty", "error", "required sections are not empty"),
+    Rule("RFC-019", "duplicate-field", "error", "each front-matter field appears once"),
 )
 RULE_BY_ID: dict[str, Rule] = {rule.id: rule for rule in RULES}
 
@@ -177,6 +178,18 @@ def required_fields(doc: RfcDocument, ctx: LintContext, out: Reporter) -> None:
             key = (name,) if name in doc.meta else ()
             out.at("RFC-002", key, f"required field '{name}' {state}",
                    f"add `{_EXAMPLES[name]}` to the front matter")
+
+
+@document_rule
+def duplicate_fields(doc: RfcDocument, ctx: LintContext, out: Reporter) -> None:
+    first: dict[str, int] = {}
+    for name, line in doc.field_lines:
+        if name in first:
+            out.at_line("RFC-019", line, f"field '{name}' appears again (first on line "
+                                         f"{first[name]}); only the last one counts",
+                        "keep one of them")
+        else:
+            first[name] = line
 
 
 @document_rule

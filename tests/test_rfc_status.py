@@ -67,10 +67,12 @@ def test_ledger_survives_the_round_trip_through_the_comment():
     result = replay(Ledger(), [pending(1, "alice", 0, "/rfc open", ("author",)),
                                pending(2, "bob", 5, "/rfc concern <script> -->")],
                     now=T0 + timedelta(minutes=10), facts_for=facts_for)
+    result.ledger.entries[0].reason = "<!-- --> <script>"
     body = render_status(view(ledger=result.ledger, concerns=result.machine.unresolved))
     decoded = Ledger.decode(body)
     assert decoded == result.ledger
-    assert fold(decoded)[0].unresolved == ("<script> -->",)
+    assert fold(decoded)[0].unresolved == ("script --",)
+    assert "<script>" not in body
 
 
 def test_replay_is_idempotent_and_runs_the_clock():

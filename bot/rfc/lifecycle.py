@@ -55,6 +55,7 @@ class Facts:
     unresolved_concerns: tuple[str, ...] = ()
     unanswered_threads: int = 0
     require_answered_threads: bool = False
+    lint_errors: int = 0
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,12 @@ def _answered_threads(f: Facts) -> str | None:
     return f"{f.unanswered_threads} review thread(s) on the RFC have no reply from an author"
 
 
+def _lint_clean(f: Facts) -> str | None:
+    if not f.lint_errors:
+        return None
+    return f"the RFC file has {f.lint_errors} lint error(s); see the `cvf/rfc` check"
+
+
 def _period_over(f: Facts) -> str | None:
     if f.period_ends is None:
         return "no comment period is running"
@@ -159,14 +166,14 @@ def _rule(command: str, sources: Iterable[str], target: str | None, roles: Itera
 
 # THE table. Order matters only for `/rfc help`, which lists it.
 TABLE: tuple[Rule, ...] = (
-    _rule("open", [DRAFT, POSTPONED], OPEN, [AUTHOR, COMMITTEE],
+    _rule("open", [DRAFT, POSTPONED], OPEN, [AUTHOR, COMMITTEE], (_lint_clean,),
           summary="start the comment period"),
     _rule("review", [OPEN], REVIEW, [COMMITTEE],
           summary="end the comment period early and move to review"),
     _rule(PERIOD_END, [OPEN], REVIEW, [BOT], (_period_over,),
           summary="the comment period ended"),
     _rule("accept", [REVIEW], ACCEPTED, [COMMITTEE],
-          (_quorum, _threshold, _no_concerns, _answered_threads),
+          (_lint_clean, _quorum, _threshold, _no_concerns, _answered_threads),
           summary="record the decision to accept"),
     _rule("reject", [REVIEW], REJECTED, [COMMITTEE], (_quorum, _threshold_not_met),
           summary="record the decision to reject"),

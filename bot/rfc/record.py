@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 
 from bot.rfc.lifecycle import (
@@ -68,6 +68,8 @@ class Entry:
     reason: str = ""
     late: bool = False  # a concern raised after the period ended: shown, not blocking
     comment_id: int = 0
+    tally: dict[str, int] | None = None  # frozen binding tally of a decision
+    deciders: list[str] | None = None
 
     @property
     def when(self) -> datetime:
@@ -96,7 +98,9 @@ class Ledger:
             return cls()
         try:
             raw = json.loads(match.group(1))
-            entries = [Entry(**item) for item in raw.get("entries", [])]
+            names = {f.name for f in fields(Entry)}
+            entries = [Entry(**{k: v for k, v in item.items() if k in names})
+                       for item in raw.get("entries", [])]
         except (ValueError, TypeError, AttributeError):
             return cls()
         return cls(entries)

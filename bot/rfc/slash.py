@@ -29,6 +29,8 @@ MAX_ARGUMENT = 200
 
 _COMMAND = re.compile(r"^ {0,3}/(rfc|vote)(?=\s|$)(.*)$", re.IGNORECASE)
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_UNSAFE = re.compile(r"[^\w .-]")
+_UNSAFE_TOKEN = re.compile(r"[^\w .:/+-]")
 _HTML_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
 
 
@@ -101,7 +103,7 @@ def _parse_rfc(rest: str, line: str, number: int) -> Command:
                        error="`/rfc` needs a subcommand")
     if name not in RFC_SUBCOMMANDS:
         return Command("rfc", name, argument, line, number,
-                       error=f"`/rfc {name}` is not a command")
+                       error=f"`/rfc {shown(name)}` is not a command")
     if name == "extend":
         if not argument:
             return Command("rfc", name, argument, line, number,
@@ -110,7 +112,7 @@ def _parse_rfc(rest: str, line: str, number: int) -> Command:
             duration = parse_duration(argument.split()[0])
         except CvfError:
             return Command("rfc", name, argument, line, number,
-                           error=f'expected a duration like "7d", got "{argument}"')
+                           error=f'expected a duration like "7d", got "{shown(argument)}"')
         if duration <= timedelta(0):
             return Command("rfc", name, argument, line, number,
                            error="the duration must be longer than zero")
@@ -134,10 +136,16 @@ def _parse_vote(rest: str, line: str, number: int) -> Command:
     option = VOTE_WORDS.get(word)
     if option is None:
         return Command("vote", word, reason, line, number,
-                       error=f"`/vote {word}` is not a vote option; use {VOTE_USAGE}")
+                       error=f"`/vote {shown(word)}` is not a vote option; use {VOTE_USAGE}")
     return Command("vote", option, reason, line, number)
 
 
 def concern_name(text: str) -> str:
-    """Concern names are matched case-insensitively and without extra spaces."""
-    return " ".join(text.lower().split())[:80]
+    """Concern names are matched case-insensitively and without extra spaces; only
+    letters, digits, spaces, ``-``, ``_`` and ``.`` are kept, so a name is safe to show."""
+    return " ".join(_UNSAFE.sub("", text.lower()).split())[:80]
+
+
+def shown(token: str) -> str:
+    """A user's token quoted in an error message: nothing that could mention or markup."""
+    return _UNSAFE_TOKEN.sub("?", token)[:40]

@@ -1,0 +1,691 @@
+"""RFC pull requests on GitHub: commands, votes, the status comment, labels, front matter.
+
+Every event on an RFC pull request (and every tick) runs the same ``sync``: read what
+GitHub holds, replay the ledger with any new commands, then make labels, the status
+comment, the check run and the front matter say so. Nothing depends on which event came
+or in which order, so a redelivered event finds nothing to do, and when two events race
+the one that writes last re-reads and finishes the other's work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.config import Config
+from bot.durations import parse_duration
+from bot.errors import CvfError
+from bot.events import Event, router
+from bot.github.port import (
+    CheckRunOutput,
+    Comment,
+    GitHubError,
+    GitHubPort,
+    PullRequest,
+    TeamLookupError,
+)
+from bot.markdown import escape_md, fence_safe, mention
+from bot.rfc import lifecycle
+from bot.rfc.discussion import Discussion, summarize
+from bot.rfc.document import DocumentError, RfcDocument, parse_rfc, update_front_matter
+from bot.rfc.lifecycle import (
+    ACCEPTED,
+    AUTHOR,
+    BINDING_VOTER,
+    COMMITTEE,
+    LIFECYCLE_COMMANDS,
+    OPEN,
+    REJECTED,
+    Facts,
+    Machine,
+    help_lines,
+    permissions_from_config,
+    state_word,
+)
+from bot.rfc.lint import lint_texts
+from bot.rfc.projection import front_matter_changes
+from bot.rfc.record import (
+    APPLIED,
+    LEDGER_MARKER,
+    Entry,
+    Ledger,
+    Pending,
+    fold,
+    iso,
+    replay,
+)
+from bot.rfc.slash import Command, parse_commands
+from bot.rfc.status import STATUS_MARKER, build_view, render_status
+from bot.rfc.tally import COMMENT_SOURCE, Signal, Tally, VoteRule, reaction_signals, tally
+from bot.templating import render
+
+log = logging.getLogger("cvf.rfc")
+
+CHECK_NAME = "cvf/rfc"
+PROBLEM_MARKER = "<!-- cvf:rfc-problem -->"
+# Lint rules that need the whole RFC folder; a pull request shows one file, so these are
+# left to `cvf rfc lint` in CI.
+CROSS_FILE_RULES = frozenset({"RFC-012", "RFC-013", "RFC-014"})
+MAX_ROUNDS = 3
+
+
+# -- small helpers ------------------------------------------------------------------------
+def _bot_login(config: Config) -> str:
+    return str(config.section("github")["bot_login"])
+
+
+def is_self(login: str, config: Config) -> bool:
+    me = _bot_login(config).lower()
+    login = login.lower()
+    return login == me or login == me.removesuffix("[bot]")
+
+
+def _is_bot_login(login: str, config: Config) -> bool:
+    return is_self(login, config) or login.lower().endswith("[bot]")
+
+
+def _marker(kind: str, *parts: object) -> str:
+    return f"<!-- cvf:rfc-{kind}:{':'.join(str(p) for p in parts)} -->"
+
+
+def _short(text: str) -> str:
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:10]
+
+
+def rfc_paths(files: Iterable[Any], directory: str) -> list[str]:
+    """RFC files a pull request adds or changes (not the index or the template)."""
+    prefix = directory.strip("/") + "/"
+    out = []
+    for f in files:
+        name = f.filename
+        if f.status == "removed" or not name.startswith(prefix) or not name.endswith(".md"):
+            continue
+        if "/" in name[len(prefix):] or name.rsplit("/", 1)[-1] in ("README.md",
+                                                                     "0000-template.md"):
+            continue
+        out.append(name)
+    return sorted(out)
+
+
+@dataclass
+class Committee:
+    """Committee members resolved from config users and teams; failures are kept, not hidden."""
+
+    members: set[str] = field(default_factory=set)
+    shown: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    mentions: list[str] = field(default_factory=list)
+
+    def has(self, login: str) -> bool:
+        return login.lower() in self.members
+
+
+def resolve_committee(gh: GitHubPort, config: Config,
+                      cache: dict[str, Committee] | None = None) -> Committee:
+    if cache is not None and "committee" in cache:
+        return cache["committee"]
+    section = config.rfc["committee"]
+    result = Committee()
+    names: dict[str, str] = {}
+    for login in section.get("users", []):
+        names.setdefault(login.lower(), login)
+        result.mentions.append(mention(login))
+    for slug in section.get("teams", []):
+        org, _, team = slug.partition("/")
+        result.mentions.append(mention(slug))
+        try:
+            for login in gh.team_members(org, team):
+                names.setdefault(login.lower(), login)
+        except TeamLookupError as exc:
+            result.errors.append(f"committee team {slug} could not be read, so its members "
+                                 f"count as non-binding until it can: {exc}")
+    names = {k: v for k, v in names.items() if not is_self(v, config)}
+    result.members = set(names)
+    result.shown = sorted(names.values(), key=str.lower)
+    if cache is not None:
+        cache["committee"] = result
+    return result
+
+
+def roles_for(login: str, authors: Iterable[str], committee: Committee) -> frozenset[str]:
+    roles = set()
+    if login.lower() in {a.lower() for a in authors}:
+        roles.add(AUTHOR)
+    if committee.has(login):
+        roles.update({COMMITTEE, BINDING_VOTER})
+    return frozenset(roles)
+
+
+# -- reading GitHub -----------------------------------------------------------------------
+@dataclass
+class Snapshot:
+    """Everything one sync reads, once."""
+
+    pull: PullRequest
+    path: str
+    text: str | None
+    document: RfcDocument | None
+    lint_errors: list[str]
+    comments: list[Comment]
+    status_comment: Comment | None
+    ledger: Ledger
+    signals: list[Signal]
+    discussion: Discussion
+    committee: Committee
+    authors: tuple[str, ...]
+
+    def bot_comment_with(self, marker: str) -> Comment | None:
+        for comment in self.comments:
+            if comment.author_is_bot and marker in comment.body:
+                return comment
+        return None
+
+
+@dataclass
+class SyncResult:
+    number: int
+    state: str = ""
+    is_rfc: bool = False
+    new_entries: list[Entry] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _own_comments(comments: list[Comment], config: Config) -> list[Comment]:
+    return [c for c in comments if is_self(c.author, config)]
+
+
+def _read(gh: GitHubPort, config: Config, pull: PullRequest, path: str,
+          cache: dict[str, Committee] | None) -> Snapshot:
+    rfc = config.rfc
+    content = gh.get_file(path, ref=pull.head_sha)
+    text = content.text if content is not None else None
+    document = None
+    lint_errors: list[str] = []
+    if text is not None:
+        try:
+            document = parse_rfc(text, path=path)
+        except DocumentError:
+            document = None  # lint reports why, with the line
+        result = lint_texts({path: text}, types=rfc["types"])
+        lint_errors = [d.text().splitlines()[0] for d in result.errors
+                       if d.rule not in CROSS_FILE_RULES]
+    comments = gh.list_issue_comments(pull.number)
+    own = _own_comments(comments, config)
+    status_comment = next((c for c in own if c.body.startswith(STATUS_MARKER)), None)
+    ledger = Ledger.decode(status_comment.body) if status_comment else Ledger()
+    authors = tuple(dict.fromkeys([pull.author, *(document.authors if document else ())]))
+    committee = resolve_committee(gh, config, cache)
+
+    def bot(login: str) -> bool:
+        return _is_bot_login(login, config)
+
+    signals = reaction_signals(gh.list_issue_reactions(pull.number), rfc["reactions"], bot)
+    for comment in comments:
+        if comment.author_is_bot or bot(comment.author):
+            continue
+        for command in parse_commands(comment.body):
+            if command.kind == "vote" and command.error is None:
+                signals.append(Signal(comment.author, command.name, comment.updated_at,
+                                      COMMENT_SOURCE, comment.id, command.argument))
+    review_comments = gh.list_review_comments(pull.number)
+    discussion = summarize(comments, review_comments, rfc_path=path, authors=authors,
+                           is_bot=bot)
+    return Snapshot(pull=pull, path=path, text=text, document=document,
+                    lint_errors=lint_errors, comments=comments, status_comment=status_comment,
+                    ledger=ledger, signals=signals, discussion=discussion,
+                    committee=committee, authors=authors)
+
+
+def _period_length(config: Config, rfc_type: str | None) -> timedelta:
+    periods = config.rfc["comment_period"]
+    raw = periods.get(rfc_type or "") or periods.get("default") or "14d"
+    return parse_duration(str(raw))
+
+
+# -- the sync -----------------------------------------------------------------------------
+def sync(gh: GitHubPort, config: Config, number: int, *, now: datetime,
+         trigger: int | None = None, closed_by: str = "",
+         cache: dict[str, Committee] | None = None, refresh_check: bool = False) -> SyncResult:
+    """Bring one pull request's RFC governance up to date; safe to run any number of times."""
+    cache = {} if cache is None else cache
+    result = SyncResult(number)
+    for _ in range(MAX_ROUNDS):
+        done = _sync_once(gh, config, number, now=now, trigger=trigger, closed_by=closed_by,
+                          cache=cache, result=result, refresh_check=refresh_check)
+        if done:
+            break
+    return result
+
+
+def _sync_once(gh: GitHubPort, config: Config, number: int, *, now: datetime,
+               trigger: int | None, closed_by: str, cache: dict[str, Committee],
+               result: SyncResult, refresh_check: bool) -> bool:
+    rfc = config.rfc
+    pull = gh.get_pull(number)
+    paths = rfc_paths(gh.list_pull_files(number), rfc["directory"])
+    if not paths:
+        if trigger is not None:
+            _answer_non_rfc(gh, config, number, trigger)
+        return True
+    result.is_rfc = True
+    if len(paths) > 1:
+        _report_many(gh, pull, paths)
+        return True
+    snap = _read(gh, config, pull, paths[0], cache)
+    doc = snap.document
+    rfc_type = doc.type if doc else None
+    rule = VoteRule.from_config(rfc, rfc_type)
+    permissions = permissions_from_config(rfc)
+    period_length = _period_length(config, rfc_type)
+    binding = snap.committee.has
+
+    def bot(login: str) -> bool:
+        return _is_bot_login(login, config)
+
+    tallies: dict[datetime | None, Tally] = {}
+
+    def tally_until(cutoff: datetime | None) -> Tally:
+        if cutoff not in tallies:
+            tallies[cutoff] = tally(snap.signals, rule=rule, is_binding=binding,
+                                    period_ends=cutoff, binding_voters=snap.committee.shown,
+                                    is_bot=bot)
+        return tallies[cutoff]
+
+    def facts_for(machine: Machine, at: datetime, command: Command | None) -> Facts:
+        cutoff = machine.period_ends if machine.period_ends and machine.period_ends < at else at
+        current = tally_until(cutoff)
+        return Facts(now=at, period_ends=machine.period_ends, period_length=period_length,
+                     duration=command.duration if command else None,
+                     concern=command.argument if command else "",
+                     quorum_met=current.outcome.quorum_met,
+                     threshold_met=current.outcome.threshold_met,
+                     rule_text=rule.describe(), unresolved_concerns=machine.unresolved,
+                     unanswered_threads=len(snap.discussion.unanswered),
+                     require_answered_threads=bool(rfc["require_answered_threads"]),
+                     lint_errors=len(snap.lint_errors))
+
+    pending: list[Pending] = []
+    for comment in snap.comments:
+        if comment.author_is_bot or bot(comment.author):
+            continue
+        roles = roles_for(comment.author, snap.authors, snap.committee)
+        for command in parse_commands(comment.body):
+            if command.kind == "rfc" and command.error is None \
+                    and command.name in LIFECYCLE_COMMANDS:
+                pending.append(Pending(comment.id, comment.author, comment.created_at, command,
+                                       roles))
+    closed_at = None
+    if pull.state == "closed" and not pull.merged:
+        closed_at = now
+        if snap.ledger.entries and any(e.command == "close" for e in snap.ledger.entries):
+            closed_at = None
+    outcome = replay(snap.ledger, pending, now=now, facts_for=facts_for,
+                     permissions=permissions, closed_at=closed_at, closed_by=closed_by)
+    ledger = outcome.ledger
+    for entry in outcome.new_entries:
+        if entry.outcome == APPLIED and entry.to_state in (ACCEPTED, REJECTED) \
+                and entry.from_state != entry.to_state:
+            final = tally_until(outcome.machine.period_ends or entry.when)
+            entry.tally = final.counts()
+            voters = [v.login for v in final.voters if v.binding and v.option]
+            entry.deciders = sorted(set(voters) | {entry.by}, key=str.lower)
+    machine = outcome.machine
+    state = machine.state
+    result.state = state
+    result.new_entries.extend(outcome.new_entries)
+    current = tally_until(machine.period_ends)
+
+    # 1. Answer the people first, so a crash after this point only repeats idempotent writes.
+    _answer(gh, config, snap, outcome.new_entries, machine, trigger, permissions)
+    _clock_comments(gh, config, snap, outcome.new_entries, machine, current, now)
+
+    # 2. The projections: status comment, labels, check run, front matter.
+    resolved = sorted(n for n, done in machine.concerns.items() if done)
+    view = build_view(number=number, title=pull.title, rfc_path=snap.path,
+                      rfc_type=rfc_type or "?", state=state, labels=rfc["labels"], now=now,
+                      period_ends=machine.period_ends, tally=current,
+                      discussion=snap.discussion, unresolved=list(machine.unresolved),
+                      resolved=resolved, late_concerns=outcome.late_concerns,
+                      errors=snap.committee.errors + snap.lint_errors,
+                      require_answered=bool(rfc["require_answered_threads"]), ledger=ledger)
+    body = render_status(view)
+    if snap.status_comment is None or snap.status_comment.body != body:
+        gh.upsert_sticky_comment(number, STATUS_MARKER, body)
+    _labels(gh, config, pull, state)
+    if refresh_check or any(e.from_state != e.to_state for e in outcome.new_entries):
+        # Check runs cannot be read through the port; write only when something moved, so
+        # a redelivered comment event writes nothing at all.
+        _check(gh, pull, snap, state)
+    _front_matter(gh, config, pull, snap, machine, ledger)
+    _problem_comment(gh, snap)
+
+    # 3. Did someone else write meanwhile? Re-read; the last writer finishes the job.
+    return _settled(gh, config, number, snap, body)
+
+
+def _settled(gh: GitHubPort, config: Config, number: int, snap: Snapshot, body: str) -> bool:
+    if getattr(gh, "dry_run", False):
+        return True  # nothing was written, so there is nothing to compare
+    again = gh.list_issue_comments(number)
+    before = {(c.id, c.updated_at) for c in snap.comments if not is_self(c.author, config)}
+    after = {(c.id, c.updated_at) for c in again if not is_self(c.author, config)}
+    status = next((c for c in _own_comments(again, config) if c.body.startswith(STATUS_MARKER)),
+                  None)
+    return after <= before and (status is None or status.body == body)
+
+
+# -- answers ------------------------------------------------------------------------------
+def _reply(gh: GitHubPort, snap: Snapshot, number: int, marker: str, text: str) -> None:
+    if snap.bot_comment_with(marker) is not None:
+        return
+    gh.create_comment(number, f"{marker}\n{text}")
+
+
+def _quote(author: str, line: str) -> str:
+    return f"{escape_md(author)}: in response to\n\n```\n{fence_safe(line)}\n```\n"
+
+
+def _answer(gh: GitHubPort, config: Config, snap: Snapshot, new: list[Entry],
+            machine: Machine, trigger: int | None,
+            permissions: dict[str, frozenset[str]]) -> None:
+    number = snap.pull.number
+    by_comment = {c.id: c for c in snap.comments}
+    for entry in new:
+        comment = by_comment.get(entry.comment_id)
+        if comment is None:
+            continue
+        if entry.outcome == APPLIED:
+            reaction = "rocket" if entry.from_state != entry.to_state else "+1"
+            gh.add_comment_reaction(comment.id, reaction)
+        else:
+            line = _line_of(comment, entry)
+            _reply(gh, snap, number, _marker("reply", comment.id, _short(entry.key)),
+                   _quote(comment.author, line)
+                   + f"\nNot done: {entry.reason}.\n")
+    # Malformed commands anywhere (answered once each), and the triggering comment's
+    # votes, `status` and `help`.
+    for comment in snap.comments:
+        if comment.author_is_bot or _is_bot_login(comment.author, config):
+            continue
+        for command in parse_commands(comment.body):
+            if command.error is not None:
+                key = _short(f"{command.line_no}:{command.line}")
+                _reply(gh, snap, number, _marker("reply", comment.id, key),
+                       _quote(comment.author, command.line)
+                       + f"\nNot understood: {command.error}.\n\n"
+                       + _help_text(permissions))
+            elif comment.id == trigger:
+                _answer_trigger(gh, config, snap, comment, command, machine, permissions)
+
+
+def _line_of(comment: Comment, entry: Entry) -> str:
+    for command in parse_commands(comment.body):
+        if command.kind == "rfc" and command.name == entry.command \
+                and command.argument == entry.argument:
+            return command.line
+    return f"/rfc {entry.command} {entry.argument}".strip()
+
+
+def _react_once(gh: GitHubPort, config: Config, comment_id: int, content: str) -> None:
+    """A redelivered event must not even repeat a reaction: look before writing."""
+    for reaction in gh.list_comment_reactions(comment_id):
+        if reaction.content == content and is_self(reaction.user, config):
+            return
+    gh.add_comment_reaction(comment_id, content)
+
+
+def _answer_trigger(gh: GitHubPort, config: Config, snap: Snapshot, comment: Comment,
+                    command: Command, machine: Machine,
+                    permissions: dict[str, frozenset[str]]) -> None:
+    number = snap.pull.number
+    if command.kind == "rfc" and command.name == "help":
+        _reply(gh, snap, number, _marker("help", comment.id), _help_text(permissions))
+        _react_once(gh, config, comment.id, "+1")
+    elif command.kind == "rfc" and command.name == "status":
+        _react_once(gh, config, comment.id, "+1")
+    elif command.kind == "vote":
+        ends = machine.period_ends
+        late = ends is not None and machine.state != OPEN and comment.updated_at > ends
+        final = machine.state in lifecycle.FINAL_STATES or machine.state == "postponed"
+        if late or final:
+            why = (f"the comment period ended {iso(ends)}" if late and ends
+                   else f"the RFC is {state_word(machine.state)}")
+            _reply(gh, snap, number, _marker("vote", comment.id, _short(command.line)),
+                   _quote(comment.author, command.line)
+                   + f"\nYour vote is shown in the status comment but not counted: {why}.\n")
+        else:
+            _react_once(gh, config, comment.id, "+1")
+
+
+def _help_text(permissions: dict[str, frozenset[str]]) -> str:
+    return render("rfc/help.md.j2", lines=help_lines(permissions))
+
+
+def _answer_non_rfc(gh: GitHubPort, config: Config, number: int, trigger: int) -> None:
+    comments = gh.list_issue_comments(number)
+    comment = next((c for c in comments if c.id == trigger), None)
+    if comment is None or comment.author_is_bot or _is_bot_login(comment.author, config):
+        return
+    commands = [c for c in parse_commands(comment.body) if c.kind == "rfc" or c.kind == "vote"]
+    if not commands:
+        return
+    marker = _marker("not-rfc", comment.id)
+    if any(marker in c.body for c in comments if is_self(c.author, config)):
+        return
+    directory = config.rfc["directory"]
+    gh.create_comment(number, f"{marker}\n" + _quote(comment.author, commands[0].line)
+                      + f"\nNot done: this pull request changes no RFC file under "
+                        f"`{escape_md(directory)}/`, so RFC commands do not apply here.\n")
+
+
+def _clock_comments(gh: GitHubPort, config: Config, snap: Snapshot, new: list[Entry],
+                    machine: Machine, current: Tally, now: datetime) -> None:
+    number = snap.pull.number
+    mentions = " ".join(snap.committee.mentions)
+    for entry in new:
+        if entry.command == lifecycle.PERIOD_END and entry.outcome == APPLIED:
+            _reply(gh, snap, number, _marker("review", entry.at),
+                   render("rfc/period-ended.md.j2", mentions=mentions,
+                          ends=entry.at.replace("T", " ").removesuffix("Z"),
+                          outcome=current.outcome, rule=current.rule.describe()))
+    reminder = config.rfc["reminder_before"]
+    ends = machine.period_ends
+    if reminder and machine.state == OPEN and ends is not None:
+        before = parse_duration(str(reminder))
+        if ends - before <= now < ends:
+            not_voted = [mention(login) for login in current.binding_not_voted]
+            _reply(gh, snap, number, _marker("reminder", iso(ends)),
+                   render("rfc/reminder.md.j2", ends=iso(ends).replace("T", " ")
+                          .removesuffix("Z"), mentions=" ".join(not_voted) or mentions))
+
+
+# -- projections --------------------------------------------------------------------------
+def _labels(gh: GitHubPort, config: Config, pull: PullRequest, state: str) -> None:
+    names = config.rfc["labels"]
+    wanted = names[state]
+    have = {label.lower() for label in pull.labels}
+    for other_state, label in names.items():
+        if other_state != state and label.lower() in have:
+            gh.remove_label(pull.number, label)
+    if wanted.lower() not in have:
+        gh.add_labels(pull.number, [wanted])
+
+
+def _check(gh: GitHubPort, pull: PullRequest, snap: Snapshot, state: str) -> None:
+    if pull.state != "open":
+        return
+    if snap.lint_errors:
+        output = CheckRunOutput(title=f"{len(snap.lint_errors)} lint error(s) in {snap.path}",
+                                summary="\n".join(f"- {escape_md(e)}"
+                                                  for e in snap.lint_errors[:50]))
+        conclusion = "failure"
+    else:
+        output = CheckRunOutput(title=f"RFC {state_word(state)}",
+                                summary=f"`{snap.path}` is {state_word(state)}.")
+        conclusion = "success"
+    gh.set_check_run(pull.head_sha, CHECK_NAME, status="completed", conclusion=conclusion,
+                     output=output)
+
+
+def _report_many(gh: GitHubPort, pull: PullRequest, paths: list[str]) -> None:
+    body = render("rfc/problem.md.j2", marker=PROBLEM_MARKER, paths=paths, path="",
+                  errors=[], resolved=False)
+    gh.upsert_sticky_comment(pull.number, PROBLEM_MARKER, body)
+    if pull.state == "open":
+        gh.set_check_run(pull.head_sha, CHECK_NAME, status="completed", conclusion="failure",
+                         output=CheckRunOutput(
+                             title=f"{len(paths)} RFCs in one pull request",
+                             summary="One pull request may add or change one RFC: "
+                                     + ", ".join(f"`{p}`" for p in paths)))
+
+
+def _problem_comment(gh: GitHubPort, snap: Snapshot) -> None:
+    """Lint problems get one comment, edited in place (and marked fixed when they are)."""
+    existing = snap.bot_comment_with(PROBLEM_MARKER)
+    if not snap.lint_errors and existing is None:
+        return
+    body = render("rfc/problem.md.j2", marker=PROBLEM_MARKER, paths=[], path=snap.path,
+                  errors=snap.lint_errors, resolved=not snap.lint_errors)
+    if existing is None or existing.body != body:
+        gh.upsert_sticky_comment(snap.pull.number, PROBLEM_MARKER, body)
+
+
+def _decision_entry(ledger: Ledger, state: str) -> Entry | None:
+    for entry in reversed(ledger.entries):
+        if entry.outcome == APPLIED and entry.to_state == state and entry.from_state != state:
+            return entry
+    return None
+
+
+def _front_matter(gh: GitHubPort, config: Config, pull: PullRequest, snap: Snapshot,
+                  machine: Machine, ledger: Ledger) -> None:
+    """Commit the state into the RFC's front matter: on the PR branch when the bot may push
+    there, else (fork PRs) on the base branch once the PR is merged."""
+    if snap.document is None or (snap.lint_errors and pull.state == "open"):
+        return
+    if pull.state == "open":
+        if pull.is_fork:
+            return
+        branch = pull.head_ref
+    elif pull.merged:
+        branch = pull.base_ref
+    else:
+        return
+    decision = _decision_entry(ledger, machine.state)
+    url = pull.html_url
+
+    def change(current: str | None) -> str | None:
+        if current is None:
+            return None
+        try:
+            doc = parse_rfc(current, path=snap.path)
+        except DocumentError:
+            return None
+        changes = front_matter_changes(state=machine.state, period_ends=machine.period_ends,
+                                       decision=decision, pull_url=url, current=doc.meta)
+        if not changes:
+            return None
+        try:
+            return update_front_matter(current, changes)
+        except CvfError:
+            return None
+
+    message = f"RFC: record status {machine.state} (#{pull.number})"
+    try:
+        commit = gh.update_file(snap.path, branch, change, message)
+    except GitHubError as exc:
+        # A protected branch or a read-only token: the labels and the status comment still
+        # hold the state, and the merge will write it.
+        log.warning("could not write the front matter of %s on %s: %s", snap.path, branch, exc)
+        return
+    if commit and pull.state == "open":
+        # The commit is the branch's new head; a required check must be on it too (a push
+        # made with an Action's token starts no new workflow run).
+        _check(gh, replace(pull, head_sha=commit), snap, machine.state)
+
+
+# -- routing ------------------------------------------------------------------------------
+@router.register("pull_request", "opened", "reopened", "synchronize", "edited", "closed",
+                 "ready_for_review")
+def on_pull_request(event: Event, gh: GitHubPort) -> None:
+    number = int((event.payload.get("pull_request") or {}).get("number") or
+                 event.payload.get("number") or 0)
+    if not number:
+        return
+    result = sync(gh, event.config, number, now=event.now, closed_by=event.sender,
+                  refresh_check=True)
+    _report(event, result)
+
+
+@router.register("issue_comment", "created", "edited", "deleted")
+def on_issue_comment(event: Event, gh: GitHubPort) -> None:
+    issue = event.payload.get("issue") or {}
+    if issue.get("pull_request") is None:
+        return  # a comment on an issue, not on a pull request
+    comment = event.payload.get("comment") or {}
+    trigger = None
+    if event.action in ("created", "edited"):
+        trigger = comment.get("id") if isinstance(comment.get("id"), int) else None
+    result = sync(gh, event.config, int(issue.get("number") or 0), now=event.now,
+                  trigger=trigger)
+    _report(event, result)
+
+
+@router.register("pull_request_review_comment", "created", "edited", "deleted")
+def on_review_comment(event: Event, gh: GitHubPort) -> None:
+    pull = event.payload.get("pull_request") or {}
+    if not pull.get("number"):
+        return
+    result = sync(gh, event.config, int(pull["number"]), now=event.now)
+    _report(event, result)
+
+
+def _report(event: Event, result: SyncResult) -> None:
+    if result.is_rfc and result.state:
+        event.outputs["rfc-status"] = result.state
+        decided = [e for e in result.new_entries if e.to_state in (ACCEPTED, REJECTED)
+                   and e.outcome == APPLIED and e.from_state != e.to_state]
+        if decided:
+            event.outputs["decision"] = decided[-1].to_state
+        event.summary.append(f"RFC #{result.number}: {state_word(result.state)}")
+
+
+@dataclass
+class TickReport:
+    checked: int = 0
+    synced: list[SyncResult] = field(default_factory=list)
+
+
+def tick_repository(gh: GitHubPort, config: Config, now: datetime) -> TickReport:
+    """Move RFCs whose period ended to review, and post due reminders. Cheap when idle:
+    one search per label and one comment listing per RFC until something is due."""
+    report = TickReport()
+    label = config.rfc["labels"][OPEN]
+    reminder = config.rfc["reminder_before"]
+    before = parse_duration(str(reminder)) if reminder else None
+    cache: dict[str, Committee] = {}
+    for number in gh.search_open_pulls(label):
+        report.checked += 1
+        comments = gh.list_issue_comments(number)
+        own = _own_comments(comments, config)
+        status = next((c for c in own if c.body.startswith(STATUS_MARKER)), None)
+        if status is not None and LEDGER_MARKER in status.body:
+            machine, _ = fold(Ledger.decode(status.body))
+            ends = machine.period_ends
+            if machine.state == OPEN and ends is not None:
+                due = ends <= now
+                if not due and before is not None and ends - before <= now:
+                    due = not any(_marker("reminder", iso(ends)) in c.body for c in own)
+                if not due:
+                    continue
+        report.synced.append(sync(gh, config, number, now=now, cache=cache))
+    return report
+
+
+@router.tick
+def on_tick(gh: GitHubPort, config: Config, now: datetime) -> None:
+    tick_repository(gh, config, now)

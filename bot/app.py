@@ -139,13 +139,16 @@ def _json(status: int, body: dict[str, Any]) -> Response:
 
 def _log_line(headers: dict[str, str], *, status: int, outcome: str, started: float,
               action: str | None = None, repo: str = "", handlers: list[str] | None = None,
-              stats: CallStats | None = None, error: str | None = None) -> None:
+              stats: CallStats | None = None, error: str | None = None,
+              outputs: dict[str, str] | None = None) -> None:
     line: dict[str, Any] = {
         "delivery": headers["delivery"], "event": headers["event"], "action": action,
         "repo": repo, "status": status, "outcome": outcome, "handlers": handlers or [],
         "api_calls": stats.requests if stats else 0, "writes": stats.writes if stats else 0,
         "retries": stats.retries if stats else 0,
         "ms": round((time.perf_counter() - started) * 1000, 1)}
+    if outputs:
+        line["outputs"] = outputs
     if error:
         line["error"] = error
     (log.error if status >= 500 else log.info)(json.dumps(line))
@@ -211,7 +214,7 @@ def _handle_delivery(state: AppState) -> Response:
     except GitHubError as exc:
         return reply(502, "github_error", {"error": str(exc)}, stats=stats, error=str(exc),
                      **meta)
-    meta.update(handlers=outcome.handlers, stats=stats)
+    meta.update(handlers=outcome.handlers, stats=stats, outputs=event.outputs)
     if outcome.status == "failed":
         return reply(500, "handler_error", {"error": "a handler failed; see the bot's log"},
                      error=" | ".join(outcome.errors), **meta)

@@ -229,3 +229,19 @@ def test_no_secret_configured_refuses_deliveries() -> None:
     answer = app.test_client().post("/webhook", data=raw, headers={
         "X-GitHub-Event": "ping", "X-Hub-Signature-256": sign(raw, "")})
     assert answer.status_code == 503
+
+
+def test_app_manifest_asks_for_what_the_bot_uses() -> None:
+    from pathlib import Path
+
+    from bot.events import load_handlers
+    from bot.github import adapter
+
+    manifest = json.loads((Path(__file__).parent.parent / ".github/app-manifest.json")
+                          .read_text("utf-8"))
+    permissions = manifest["default_permissions"]
+    for needed in (adapter.PERM_ISSUES, adapter.PERM_CHECKS, adapter.PERM_CONTENTS):
+        name = needed.split(":")[0].replace("-", "_")
+        assert permissions.get(name) == "write", needed
+    routed = {name for name, _ in load_handlers()._handlers}
+    assert routed <= set(manifest["default_events"]) | {"ping"}

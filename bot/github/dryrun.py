@@ -23,13 +23,32 @@ def readable_body(record: WriteRecord) -> object:
 
 
 def format_writes(records: Iterable[WriteRecord]) -> str:
-    """One block per write: ``METHOD path`` and the JSON body indented under it."""
+    """One block per write: ``METHOD path``, then the body field by field, indented.
+
+    Multi-line text (comment bodies, file contents) is shown as it would read on GitHub
+    rather than as one JSON string full of ``\\n``; everything else is JSON.
+    """
     blocks = []
     for record in records:
         lines = [f"{record.method} {record.path}"]
-        body = readable_body(record)
-        if body is not None:
-            dumped = json.dumps(body, indent=2, ensure_ascii=False, default=str)
-            lines += ["  " + line for line in dumped.splitlines()]
+        lines += _fields(readable_body(record), "  ")
         blocks.append("\n".join(lines))
     return "\n".join(blocks)
+
+
+def _fields(value: object, indent: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, dict):
+        return [indent + json.dumps(value, ensure_ascii=False, default=str)]
+    lines = []
+    for key, item in value.items():
+        if isinstance(item, str) and "\n" in item:
+            lines.append(f"{indent}{key}: |")
+            lines += [f"{indent}  {line}" for line in item.splitlines()]
+        elif isinstance(item, dict):
+            lines.append(f"{indent}{key}:")
+            lines += _fields(item, indent + "  ")
+        else:
+            lines.append(f"{indent}{key}: {json.dumps(item, ensure_ascii=False, default=str)}")
+    return lines

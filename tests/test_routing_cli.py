@@ -148,3 +148,18 @@ def test_cli_subprocess_exit_codes(repo):
                          capture_output=True, text=True, check=False)
     assert bad.returncode == 1 and bad.stderr.startswith("error: unknown skill 'nope'")
     assert "Traceback" not in bad.stderr
+
+
+def test_store_flag_appends_the_record_to_the_metrics_store(repo):
+    from bot.metrics.store import open_store
+
+    assert run(repo, "--skill", "deploy-prod", "--store").exit_code == 0
+    assert run(repo, "--skill", "docs", "--store").exit_code == 0
+    store = open_store(repo / ".cvf" / "metrics.db")
+    try:
+        rows = [r for _, r in store.records_after(0)]
+    finally:
+        store.close()
+    assert [(r["skill"], r["decision"], r["agent"]) for r in rows] == [
+        ("deploy-prod", "approval_required", "executor-1"),
+        ("docs", "auto_execute", "executor-1")]  # docs needs no capability: any agent

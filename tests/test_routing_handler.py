@@ -289,3 +289,23 @@ def test_closed_pull_is_left_alone(gh):
     gh.add_pull(7, files={"docs/a.md": "x"}, state="closed")
     deliver(gh, "pull_request", "reopened")
     assert gh.check_runs == {}
+
+
+def test_health_source_ranks_erring_agents_last(gh):
+    sha = open_pull(gh, {"deploy/prod.yml": "x"})
+    routing_handler.set_health_source(lambda config: {"executor-1": 0.5, "ghost": 1.0})
+    try:
+        event = deliver(gh, "pull_request", "opened")
+    finally:
+        routing_handler.set_health_source(None)
+    assert json.loads(event.outputs["routing-record"])["agent"] == "executor-2"
+    assert "Ranked last for an error rate above 20%: executor-1" in report(gh)
+    assert check(gh, sha)[:2] == ("in_progress", None)
+
+
+def test_empty_approver_role_is_explained(gh):
+    config = CONFIG.replace("    approval_manager: {users: [manny], teams: [octo-org/release]}\n",
+                            "    other: {users: [x]}\n")
+    open_pull(gh, {"deploy/prod.yml": "x"})
+    deliver(gh, "pull_request", "opened", config=config)
+    assert "nobody is in this role yet" in report(gh)

@@ -46,12 +46,15 @@ def register(cli: click.Group) -> None:
                   show_default=True)
     @click.option("--output", "output", metavar="FILE", type=click.Path(dir_okay=False),
                   help="Also write the decision as an execution record (JSON) to FILE.")
+    @click.option("--store", "to_store", is_flag=True,
+                  help="Also append the execution record to the metrics store "
+                       "(metrics.store).")
     @pass_state
     def route_command(state: CliState, skill_id: str | None, pr_number: int | None,
                       risk: str | None, capabilities: tuple[str, ...], priority: str,
                       labels: tuple[str, ...], region: str | None, excluded: tuple[str, ...],
                       max_cost: float | None, health: bool, repo: str | None, fmt: str,
-                      output: str | None) -> None:
+                      output: str | None, to_store: bool) -> None:
         """Preview which agent runs a skill and what must happen first (R0–R3).
 
         \b
@@ -63,7 +66,7 @@ def register(cli: click.Group) -> None:
             raise InputError("give exactly one of --skill ID or --pr N",
                              hint="e.g. `cvf route --skill deploy-prod` or `cvf route --pr 42`")
         if pr_number is not None:
-            _route_pull(state, pr_number, repo, fmt, output)
+            _route_pull(state, pr_number, repo, fmt, output, to_store)
             return
         assert skill_id is not None
         policy = _policy(state.config)
@@ -77,8 +80,11 @@ def register(cli: click.Group) -> None:
             constraints=Constraints.of(labels=labels, region=region, exclude_agents=excluded,
                                        max_cost=max_cost))
         result = policy.router.route(request)
+        record = _skill_record(result)
         if output:
-            _write_json(output, _skill_record(result))
+            _write_json(output, record)
+        if to_store:
+            append_to_store(state.config, record)
         if fmt == "json":
             click.echo(json.dumps(result.to_dict(), indent=2))
         else:
@@ -120,6 +126,19 @@ def apply_store_health(router: SkillRouter, config: Config) -> int:
             router.set_health(agent_id, health.error_rate / 100)
             applied += 1
     return applied
+
+
+def append_to_store(config: Config, record: Mapping[str, Any]) -> None:
+    """Append one execution record to the metrics store (created on first use)."""
+    from bot.metrics.store import open_store
+
+    path = Path(config.root) / str(config.section("metrics").get("store", ".cvf/metrics.db"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store = open_store(path)
+    try:
+        store.add_many([dict(record)], default_source="cvf-route")
+    finally:
+        store.close()
 
 
 def _policy(config: Config) -> RoutingPolicy:
@@ -172,7 +191,7 @@ def port_for(state: CliState, repo: str) -> GitHubPort:
 
 
 def _route_pull(state: CliState, number: int, repo: str | None, fmt: str,
-                output: str | None) -> None:
+                output: str | None, to_store: bool) -> None:
     from bot.handlers.routing import preview_pull
 
     repo = repo or os.environ.get("GITHUB_REPOSITORY", "")
@@ -182,6 +201,8 @@ def _route_pull(state: CliState, number: int, repo: str | None, fmt: str,
     evaluation, report, record = preview_pull(state.config, port_for(state, repo), number)
     if output:
         _write_json(output, record)
+    if to_store:
+        append_to_store(state.config, record)
     if fmt == "json":
         gate = evaluation.gate
         click.echo(json.dumps({

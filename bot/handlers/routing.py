@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,9 +42,11 @@ CHECK_TEXT_LIMIT = 65_535
 
 LevelCheckFactory = Callable[[Config, GitHubPort], HoldsLevel]
 RecordSink = Callable[[dict[str, Any]], None]
+HealthSource = Callable[[Config], Mapping[str, float]]
 
 _level_check: LevelCheckFactory | None = None
 _record_sinks: list[RecordSink] = []
+_health_source: HealthSource | None = None
 
 
 def set_level_check(factory: LevelCheckFactory | None) -> None:
@@ -62,6 +64,13 @@ def add_record_sink(sink: RecordSink) -> None:
 def remove_record_sink(sink: RecordSink) -> None:
     if sink in _record_sinks:
         _record_sinks.remove(sink)
+
+
+def set_health_source(source: HealthSource | None) -> None:
+    """Where agents' recent error rates (0..1) come from, e.g. the metrics engine's feed;
+    agents above ``routing.health_bound`` are then ranked after healthy ones."""
+    global _health_source
+    _health_source = source
 
 
 class Membership:
@@ -156,6 +165,10 @@ def _context(event: Event, port: GitHubPort, number: int) -> _Context:
     config = event.config
     policy = build_policy(config.section("routing"), committee=config.rfc.get("committee"),
                           source=config.path)
+    if _health_source is not None:
+        for agent_id, error_rate in _health_source(config).items():
+            if agent_id in policy.router.agents:
+                policy.router.set_health(agent_id, error_rate)
     return _Context(event, port, policy, number)
 
 

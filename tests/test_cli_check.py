@@ -94,6 +94,22 @@ def test_bad_config_fails_with_file_line_and_key(repo: Path):
             '"14d", got "two weeks"') in result.output
 
 
+def test_settings_for_an_unknown_type_are_an_error(repo: Path):
+    (repo / ".github" / "cvf.yml").write_text(
+        "rfc:\n  comment_period:\n    default: 14d\n    standrd: 7d\n"
+        "  vote_rules:\n    policy_change: {quorum: 3}\n    experiment: {quorum: 1}\n")
+    result = run(repo)
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "error: .github/cvf.yml:4: rfc.comment_period.standrd: 'standrd' is not one of "
+        "rfc.types (capability_proposal, policy_change, roadmap, standard, breaking_change); "
+        "did you mean 'standard'?",
+        "error: .github/cvf.yml:7: rfc.vote_rules.experiment: 'experiment' is not one of "
+        "rfc.types (capability_proposal, policy_change, roadmap, standard, breaking_change); "
+        "add it to rfc.types or remove it",
+    ]
+
+
 def test_bad_now_is_a_usage_error(repo: Path):
     result = run(repo, "--now", "next tuesday")
     assert result.exit_code == 2

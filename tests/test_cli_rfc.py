@@ -143,7 +143,7 @@ def test_lint_missing_path_is_a_usage_error(repo: Path):
      "RFC-001 front matter must be a mapping of fields, got a list"),
     (b"---\nrfc: 1\n" + b"x" * (5 * 1024 * 1024) + b"\n---\n", "RFC-000 file is too large"),
     (b"---\nrfc: 1\ntitle: [oops\n---\n", "RFC-001 invalid YAML"),
-])
+], ids=["empty", "binary", "list-front-matter", "5-MB", "broken-yaml"])
 def test_bad_input_is_a_clear_error_with_exit_1(repo: Path, content: bytes, message: str):
     (repo / "proposals" / "0001-bad.md").write_bytes(content)
     result = run(repo, "rfc", "lint")

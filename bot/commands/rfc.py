@@ -6,6 +6,7 @@ own module, so this file only holds the document commands.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import subprocess
@@ -15,7 +16,8 @@ from pathlib import Path
 import click
 
 from bot.cli import CliState, pass_state
-from bot.errors import CvfError, InputError
+from bot.config import Config
+from bot.errors import ConfigError, CvfError, InputError
 from bot.rfc.document import (
     RfcDocument,
     dump_field,
@@ -34,6 +36,7 @@ from bot.rfc.lint import (
 )
 from bot.rfc.lint_rules import MAX_TITLE
 from bot.templating import render
+from bot.yamlsource import load_located
 
 _LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
 _NUMBERED = re.compile(r"^(\d{4,})-")
@@ -216,6 +219,9 @@ def check_command(state: CliState, now_text: str | None) -> None:
     """Validate the config and every RFC, then print the RFC board. Exit 1 on problems."""
     now = parse_now(now_text)
     config = state.config  # raises ConfigError with every problem, file and line
+    problems = type_key_problems(config)
+    if problems:
+        raise ConfigError(problems[0], problems=problems)
     rfc = config.rfc
     click.echo(f"config: {config.path} is valid"
                f"{'' if (Path(state.root) / config.path).is_file() else ' (not found: defaults)'}")
@@ -232,6 +238,30 @@ def check_command(state: CliState, now_text: str | None) -> None:
             click.echo(f"\nnote: {shown} is out of date; run `cvf rfc index`")
     else:
         click.get_current_context().exit(1)
+
+
+def type_key_problems(config: Config) -> list[str]:
+    """Per-type settings for a type that does not exist: a typo the schema cannot see."""
+    rfc = config.rfc
+    types = list(rfc["types"])
+    file = Path(config.root) / config.path
+    located = None
+    if file.is_file():
+        try:
+            located = load_located(file.read_text("utf-8"), source=config.path)
+        except (OSError, UnicodeDecodeError, InputError):
+            located = None
+    problems = []
+    for section in ("comment_period", "vote_rules"):
+        for key in rfc[section]:
+            if key == "default" or key in types:
+                continue
+            line = located.line_of(("rfc", section, key)) if located else 1
+            close = difflib.get_close_matches(str(key), types, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "add it to rfc.types or remove it"
+            problems.append(f"{config.path}:{line}: rfc.{section}.{key}: '{key}' is not one of "
+                            f"rfc.types ({', '.join(types)}); {hint}")
+    return problems
 
 
 def board(docs: list[RfcDocument], now: datetime) -> str:

@@ -130,6 +130,15 @@ def test_lint_given_paths_checks_only_those_but_resolves_references(repo: Path):
     assert folder.exit_code == 1 and "2 files checked" in folder.output
 
 
+def test_list_rules(repo: Path):
+    result = run(repo, "rfc", "lint", "--list-rules")
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert len(lines) == 20
+    assert lines[5].split()[:3] == ["RFC-005", "type", "error"]
+    assert lines[11].split()[:3] == ["RFC-011", "slug", "warning"]
+
+
 def test_lint_missing_path_is_a_usage_error(repo: Path):
     result = run(repo, "rfc", "lint", str(repo / "nope.md"))
     assert result.exit_code == 2
@@ -182,6 +191,8 @@ def test_index_writes_then_check_passes_then_goes_stale(repo: Path):
     stale = run(repo, "rfc", "index", "--check")
     assert stale.exit_code == 1
     assert "proposals/README.md is stale; run `cvf rfc index`" in stale.output
+    assert "-| [0001](0001-add-routing.md) | Add Routing |" in stale.output
+    assert "+| [0001](0001-add-routing.md) | Add Routing v2 |" in stale.output
 
 
 def test_index_escapes_titles_and_refuses_unparseable_rfcs(repo: Path):

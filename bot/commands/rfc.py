@@ -34,7 +34,7 @@ from bot.rfc.lint import (
     display_path,
     lint_sources,
 )
-from bot.rfc.lint_rules import MAX_TITLE
+from bot.rfc.lint_rules import MAX_TITLE, RULES
 from bot.templating import render
 from bot.yamlsource import load_located
 
@@ -98,7 +98,8 @@ def new_command(state: CliState, title: str, rfc_type: str, authors: tuple[str, 
     except FileExistsError:
         raise CvfError(f"{shown} already exists", hint="pick another title") from None
     click.echo(f"created {shown} (RFC {number}, {rfc_type}, draft)")
-    click.echo(f"next: write its sections, then run `cvf rfc lint {shown}` and open a pull request")
+    click.echo(f"next: write its sections, run `cvf rfc lint {shown}` and `cvf rfc index`, "
+               f"then open a pull request")
 
 
 def next_number(directory: Path) -> int:
@@ -133,8 +134,18 @@ def _default_author(root: str) -> list[str]:
 
 
 # -- lint -----------------------------------------------------------------------------
+def _list_rules(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    for rule in RULES:
+        click.echo(f"{rule.id}  {rule.name:<16} {rule.severity:<8} {rule.summary}")
+    ctx.exit(0)
+
+
 @rfc_group.command("lint")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--list-rules", is_flag=True, expose_value=False, is_eager=True,
+              callback=_list_rules, help="Print every rule id with what it checks, and exit.")
 @click.option("--format", "output", type=click.Choice(["text", "json", "github"]),
               default="text", show_default=True,
               help="text for people, json for tools, github for workflow annotations "
@@ -186,6 +197,8 @@ def index_command(state: CliState, check_only: bool) -> None:
             state_word = "missing" if current is None else "stale"
             click.echo(f"error: {shown} is {state_word}; run `cvf rfc index` and commit it",
                        err=True)
+            if current is not None:
+                click.echo(_short_diff(current, text, shown), err=True)
             click.get_current_context().exit(1)
         click.echo(f"{shown} is up to date")
         return
@@ -195,6 +208,15 @@ def index_command(state: CliState, check_only: bool) -> None:
     file.parent.mkdir(parents=True, exist_ok=True)
     file.write_text(text, "utf-8")
     click.echo(f"wrote {shown}")
+
+
+def _short_diff(current: str, wanted: str, shown: str, limit: int = 30) -> str:
+    """The first lines of a unified diff, so a CI log shows what is out of date."""
+    lines = list(difflib.unified_diff(current.splitlines(), wanted.splitlines(),
+                                      f"{shown} (committed)", f"{shown} (expected)",
+                                      lineterm=""))
+    more = len(lines) - limit
+    return "\n".join(lines[:limit] + ([f"... {more} more diff lines"] if more > 0 else []))
 
 
 def build_index(state: CliState) -> tuple[Path, str, str]:

@@ -229,27 +229,30 @@ def progress(state: CliState, login: str, now_text: str | None) -> None:
     held = program.covered_by(registry.held_levels(login, now))
     rows: list[dict[str, Any]] = []
     next_step = "nothing left: every level is held"
+    cooldown = parse_duration(section["retake_cooldown"])
     for level in program.levels:
         attempts = registry.attempts_of(login, level.id)
+        failed = [parse_time(a["graded_at"]) for a in attempts
+                  if a["status"] == "failed" and a.get("graded_at")]
+        ready = max(failed) + cooldown if failed else None
+        missing = program.missing_prerequisites(level.id, held)
         if level.id in held:
             state_text = "held"
         elif any(a["status"] in ("open", "reviewing") for a in attempts):
             state_text = "in progress"
-        elif program.missing_prerequisites(level.id, held):
-            state_text = "locked (needs " + ", ".join(
-                program.missing_prerequisites(level.id, held)) + ")"
+        elif missing:
+            state_text = "locked (needs " + ", ".join(missing) + ")"
+        elif ready is not None and ready > now:
+            state_text = f"retake from {iso(ready)}"
         else:
             state_text = "available"
         rows.append({"level": level.id, "state": state_text, "attempts": [
             {"attempt": a["attempt"], "status": a["status"], "score": a.get("score"),
              "graded_at": a.get("graded_at")} for a in attempts]})
         if next_step.startswith("nothing") and level.id not in held:
-            failed = [a for a in attempts if a["status"] == "failed" and a.get("graded_at")]
             if state_text == "in progress":
                 next_step = f"finish the open {level.id} exam"
-            elif failed:
-                ready = max(parse_time(a["graded_at"]) for a in failed) + parse_duration(
-                    section["retake_cooldown"])
+            elif ready is not None:
                 next_step = (f"retake {level.id} with `/cert request {level.id}`"
                              + (f" from {iso(ready)}" if ready > now else ""))
             else:

@@ -40,7 +40,6 @@ from bot.certification.registry import (
     Registry,
     check_request,
     iso,
-    parse_time,
     with_attempt,
     with_certificate,
 )
@@ -273,9 +272,13 @@ class _Context:
         if current is None:
             done = next((a for a in reversed(attempts)
                          if a.get("submission") == self._submission_ref()), None)
-            if done is not None:  # the same submission again (redelivery or a re-run)
-                self._post_result_again(level, done)
-                return
+            if done is not None:
+                if done.get("trigger") == self.trigger:
+                    return  # a redelivery of the event that was graded: nothing changes
+                raise SubmissionError(
+                    f"attempt {done['attempt']} at {level.id} from this submission was already "
+                    f"graded ({done['status']}, score {done.get('score')}); a new attempt "
+                    f"needs `/cert request {level.id}`")
             raise SubmissionError(f"you have no open {level.id} exam; request one with "
                                   f"`/cert request {level.id}`")
         if wanted is not None and int(wanted) != int(current["attempt"]):
@@ -333,7 +336,7 @@ class _Context:
         record = {"login": self.login, "level": level.id, "attempt": attempt,
                   "status": "passed" if passed else "failed", "score": score,
                   "graded_at": iso(self.now), "submission": self._submission_ref(),
-                  "evidence": self.url, **(extra or {})}
+                  "trigger": self.trigger, "evidence": self.url, **(extra or {})}
         self._record(record, f"certification: {self.login} {record['status']} {level.id} "
                              f"attempt {attempt} ({score})")
         certificate, problem = (None, "")
@@ -354,17 +357,6 @@ class _Context:
                       if certificate else "",
                       certificate_problem=problem, retake_from=iso(graded + cooldown))
         self.gh.upsert_sticky_comment(self.number, marker, body)
-
-    def _post_result_again(self, level: Level, record: dict[str, Any]) -> None:
-        registry = self.materials.registry()
-        cert = next((c for c in registry.certificates
-                     if c["login"].lower() == self.login.lower() and c["level"] == level.id
-                     and c.get("attempt") == record["attempt"]), None)
-        graded = parse_time(record["graded_at"]) if record.get("graded_at") else self.now
-        self._post_result(level, int(record["attempt"]), int(record.get("score") or 0),
-                          record["status"] == "passed", [], None,
-                          cert["file"] if cert else None,
-                          "" if cert else "the signing key is not configured", graded=graded)
 
     # -- reviewer grading -----------------------------------------------------------
     def _start_review(self, level: Level, attempt: int, data: dict[str, Any],
@@ -394,12 +386,16 @@ class _Context:
                              f"under review")
         self._review_status(level, record, registry)
 
-    def _eligible_reviewers(self, level: Level, registry: Registry) -> list[str]:
+    def _eligible_reviewers(self, level: Level, registry: Registry,
+                            candidate: str | None = None) -> list[str]:
+        """Pool members holding ``level`` or above, plus bootstrap reviewers; never the
+        candidate (``self.login`` unless given)."""
         pool = self.section["reviewers"]
         program = self.materials.program
+        candidate = candidate or self.login
         out = []
         for login in dict.fromkeys([*pool["pool"], *pool["bootstrap"]]):
-            if login.lower() == self.login.lower():
+            if login.lower() == candidate.lower():
                 continue
             if login in pool["bootstrap"] or level.id in program.covered_by(
                     registry.held_levels(login, self.now)):
@@ -419,7 +415,7 @@ class _Context:
         grader = self.login
         if grader.lower() == str(attempt["login"]).lower():
             raise CvfError("you cannot grade your own exam")
-        if grader not in self._eligible_reviewers(level, registry):
+        if grader not in self._eligible_reviewers(level, registry, str(attempt["login"])):
             raise CvfError(f"only reviewers holding {level.id} or above (from "
                            f"certification.reviewers) may grade this exam")
         parse_grade(find_grade_commands(body)[-1], rubric)  # a clear reply when malformed

@@ -69,10 +69,11 @@ def _add_line(old: str | None, line: str) -> str | None:
 class Bot:
     """The webhook app served by werkzeug on 127.0.0.1, pointed at the simulator."""
 
-    def __init__(self, sim: GitHubSimulator, *, recent: int = 0, max_wait: str = "2s") -> None:
+    def __init__(self, sim: GitHubSimulator, *, recent: int = 0, max_wait: str = "2s",
+                 credentials: dict[str, str] | None = None) -> None:
         config = parse_config(f"github:\n  retry:\n    attempts: 3\n    max_wait: {max_wait}\n")
-        env = {"GITHUB_API_URL": sim.base_url, "GITHUB_TOKEN": TOKEN,
-               "CVF_WEBHOOK_SECRET": SECRET}
+        env = {"GITHUB_API_URL": sim.base_url, "CVF_WEBHOOK_SECRET": SECRET,
+               **(credentials or {"GITHUB_TOKEN": TOKEN})}
         self.app = create_app(config, router=governance_router(), env=env,
                               recent_deliveries=recent)
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
@@ -212,3 +213,35 @@ def test_cvf_handle_dry_run_writes_nothing(world: GitHubSimulator, tmp_path: Pat
     assert world.writes() == [], [(w.method, w.path) for w in world.writes()]
     assert "dry run: nothing was written" in result.stdout, result.stdout + result.stderr
     assert TOKEN not in result.stdout + result.stderr
+
+
+def test_app_mode_one_installation_token_for_many_deliveries(world: GitHubSimulator) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    world.add_installation(1, "Codertocat")  # the payloads' installation.id
+    bot = Bot(world, credentials={"CVF_APP_ID": "77", "CVF_PRIVATE_KEY": pem})
+    try:
+        for action in ("opened", "synchronize"):
+            status, body = bot.deliver("pull_request", load_payload("pull_request", action),
+                                       delivery=f"app-{action}")
+            assert status == 200, body
+    finally:
+        bot.close()
+    assert world.count("POST", "/app/installations/1/access_tokens") == 1
+    repo = world.repo(REPO)
+    assert len(repo.check_runs_for(repo.pull(2).head_sha, "cvf/e2e")) == 1
+
+
+def test_post_dropped_after_the_write_is_not_repeated(world: GitHubSimulator, bot: Bot) -> None:
+    world.drop(after_write=True, method="POST", path=r"/issues/1/comments$")
+    payload = load_payload("issue_comment", "created")
+    status, _ = bot.deliver("issue_comment", payload, delivery="dropped")
+    assert status == 500  # the bot cannot tell whether the comment was made
+    repo = world.repo(REPO)
+    assert len([c for c in repo.comments_on(1) if c.user == "cvf-governance[bot]"]) == 1
+    assert bot.deliver("issue_comment", payload, delivery="dropped")[0] == 200  # redelivery
+    assert len([c for c in repo.comments_on(1) if c.user == "cvf-governance[bot]"]) == 1

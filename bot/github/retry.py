@@ -50,6 +50,10 @@ class CappedRetry(GithubRetry):
     def increment(self, method: str | None = None, url: str | None = None,  # type: ignore[override]
                   response: Any = None, error: Exception | None = None,
                   _pool: Any = None, _stacktrace: Any = None) -> Retry:
+        if error is not None and (method or "").upper() == "POST" and self._is_read_error(error):
+            # The request went out and no answer came back: it may have taken effect, and a
+            # second POST would post twice. Fail; the redelivered event recomputes instead.
+            raise error.with_traceback(_stacktrace)
         if response is not None:
             wait = _retry_after(response)
             if wait is not None and wait > self.max_wait:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from bot.errors import InputError
@@ -183,6 +183,11 @@ def test_update_refuses_a_document_without_front_matter():
         update_front_matter("no front matter\n", {"status": "review"})
 
 
+def test_update_refuses_a_flow_style_front_matter_clearly():
+    with pytest.raises(InputError, match="not written as one `field: value` line"):
+        update_front_matter("---\n{rfc: 1, status: draft}\n---\n", {"title": "T"})
+
+
 _text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
                 max_size=30)
 
@@ -196,3 +201,36 @@ def test_update_round_trips_any_string_and_never_touches_the_body(title, reason,
     assert doc.meta["title"] == title
     assert doc.meta["decision"] == {"reason": reason}
     assert out.endswith("---\n" + body)
+
+
+_leaf = st.one_of(st.integers(0, 99), st.text(max_size=10), st.booleans(),
+                  st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 1, 1)))
+_value = st.one_of(_leaf, st.lists(_leaf, max_size=3),
+                   st.dictionaries(st.sampled_from(["date", "deciders", "tally"]), _leaf,
+                                   min_size=1, max_size=3))
+_names = st.sampled_from(["rfc", "title", "type", "status", "authors", "created", "decision",
+                          "comment_period_ends", "requires", "extra"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(start=st.dictionaries(_names, _value, max_size=6),
+       changes=st.dictionaries(_names, st.one_of(st.none(), _value), min_size=1, max_size=4),
+       flow=st.booleans())
+def test_update_matches_a_plain_dict_update(start, changes, flow):
+    import yaml
+
+    def line(key: str, value: object) -> str:
+        if not flow:
+            return yaml.safe_dump({key: value}, default_flow_style=False, allow_unicode=True)
+        dumped = yaml.safe_dump(value, default_flow_style=True, width=1 << 30)
+        return f"{key}: {dumped.removesuffix(chr(10) + '...' + chr(10)).strip()}\n"
+
+    expected = {**start, **changes}
+    expected = {k: v for k, v in expected.items() if v is not None}
+    assume(start and expected)  # a document needs at least one field before and after
+    text = "---\n" + "".join(line(k, v) for k, v in start.items()) + "---\n\nbody\n"
+    out = update_front_matter(text, changes)
+    assert parse_rfc(out).meta == expected
+    assert out.endswith("---\n\nbody\n")
+    kept = [k for k in start if k in expected]
+    assert [k for k in parse_rfc(out).meta if k in kept] == kept  # order of old fields kept

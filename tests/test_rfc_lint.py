@@ -6,6 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.rfc.lint import LintResult, lint_sources, lint_texts
 from bot.rfc.lint_rules import RULE_BY_ID, RULES
@@ -205,3 +208,34 @@ def test_a_duplicate_number_is_reported_on_both_files():
     result = lint({**GOOD, "rfcs/0001-other.md": rfc(title="Other")})
     assert sorted(d.path for d in result.diagnostics if d.rule == "RFC-012") == [
         "rfcs/0001-add-routing.md", "rfcs/0001-other.md"]
+
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 10**12), st.floats(allow_nan=False),
+                     st.text(max_size=12), st.dates().map(str),
+                     st.sampled_from(["2026-12-04T17:00:00Z", "draft", "accepted", "standard",
+                                      "alice", "@bob", "https://github.com/a/b/pull/1"]))
+_values = st.recursive(_scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(
+        ["date", "deciders", "tally", "approve", "reason", "x"]), inner, max_size=3)),
+    max_leaves=6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(fields=st.dictionaries(st.sampled_from([*FIELDS, "decision", "supersedes",
+                                               "superseded_by", "requires", "discussion",
+                                               "comment_period_ends", "other"]),
+                              _values, max_size=8),
+       body=st.text(max_size=80))
+def test_any_front_matter_gives_diagnostics_never_an_exception(fields, body):
+    text = "---\n" + yaml.safe_dump(fields, allow_unicode=True) + "---\n" + body
+    result = lint({"rfcs/0001-add-routing.md": text})
+    for diagnostic in result.diagnostics:
+        assert diagnostic.rule in RULE_BY_ID and diagnostic.line >= 1
+        assert diagnostic.text().startswith("rfcs/0001-add-routing.md:")
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.text(max_size=200))
+def test_any_text_gives_diagnostics_never_an_exception(text):
+    result = lint({"rfcs/0001-add-routing.md": text})
+    assert result.files == 1

@@ -408,7 +408,12 @@ def update_front_matter(text: str, changes: Mapping[str, Any]) -> str:
         blocks = _key_blocks(lines)
     front = "".join(line + newline for line in lines)
     result = bom + text[:opening] + front + text[close_start:]
-    updated = parse_rfc(result, path="<update>")
+    try:
+        updated = parse_rfc(result, path="<update>")
+    except DocumentError:
+        raise InputError("could not rewrite the front matter: it is not written as one "
+                         "`field: value` line (or block) per field",
+                         hint="write each field on its own line, then retry") from None
     for key, value in changes.items():
         if value is None:
             if key in updated.meta:

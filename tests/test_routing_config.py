@@ -126,3 +126,28 @@ def test_bad_glob_is_a_config_error():
 ])
 def test_path_globs(pattern, path, matches):
     assert PathScope([pattern]).matches(path) is matches
+
+
+def test_registry_files_add_agents_and_skills_with_located_errors():
+    from bot.routing.registry import load_registries, parse_registry
+
+    section = parse_config("routing:\n  registry_files: [fleet.yml]\n"
+                           "  agents:\n    - {id: a, capabilities: [x]}\n").section("routing")
+    files = {"fleet.yml": "agents:\n  - {id: b, capabilities: [y]}\n"
+                          "skills:\n  - {id: s, risk_level: R1, required_capabilities: [y]}\n"}
+    policy = build_policy(section, registries=load_registries(section, files.get))
+    assert sorted(policy.router.agents) == ["a", "b"]
+    assert policy.router.route(RoutingRequest(skill_id="s")).agent_id == "b"
+
+    with pytest.raises(ConfigError) as info:
+        parse_registry("agents:\n  - {id: b, capabilities: [y]}\n  - {id: c}\n",
+                       source="fleet.yml")
+    assert info.value.problems == [
+        "fleet.yml:3: agents.1: 'capabilities' is a required property"]
+    with pytest.raises(ConfigError, match="routing.registry_files.0: registry file fleet.yml "
+                                          "not found"):
+        load_registries(section, {}.get)
+    dup = {"fleet.yml": "agents:\n  - {id: a, capabilities: [y]}\n"}
+    with pytest.raises(ConfigError, match=r"fleet.yml: agents.0.id: agent id 'a' is used "
+                                          r"twice \(also agents.0\)"):
+        build_policy(section, registries=load_registries(section, dup.get))

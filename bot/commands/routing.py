@@ -18,6 +18,7 @@ from bot.github.port import GitHubPort
 from bot.routing import Constraints, RoutingRequest, RoutingResult, SkillRouter
 from bot.routing.model import Priority, RiskLevel
 from bot.routing.policy import RoutingPolicy, build_policy
+from bot.routing.registry import load_registries
 
 
 def register(cli: click.Group) -> None:
@@ -142,8 +143,18 @@ def append_to_store(config: Config, record: Mapping[str, Any]) -> None:
 
 
 def _policy(config: Config) -> RoutingPolicy:
-    return build_policy(config.section("routing"), committee=config.rfc.get("committee"),
-                        source=config.path)
+    section = config.section("routing")
+
+    def read(name: str) -> str | None:
+        path = Path(config.root) / name
+        try:
+            return path.read_text("utf-8") if path.is_file() else None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read registry file {name}: {exc}",
+                             hint="save it as UTF-8 text") from None
+
+    return build_policy(section, committee=config.rfc.get("committee"), source=config.path,
+                        registries=load_registries(section, read, source=config.path))
 
 
 def _check_skill(policy: RoutingPolicy, skill_id: str, capabilities: tuple[str, ...]) -> None:

@@ -32,6 +32,7 @@ from bot.routing.pulls import (
     risk_from_label,
     skills_for_paths,
 )
+from bot.routing.registry import load_registries
 from bot.templating import render
 
 MARKER = "<!-- cvf:routing -->"
@@ -163,8 +164,14 @@ def on_comment(event: Event, port: GitHubPort) -> None:
 # -- flows ----------------------------------------------------------------------------
 def _context(event: Event, port: GitHubPort, number: int) -> _Context:
     config = event.config
-    policy = build_policy(config.section("routing"), committee=config.rfc.get("committee"),
-                          source=config.path)
+    section = config.section("routing")
+
+    def read(path: str) -> str | None:
+        found = port.get_file(path)  # the default branch: a PR cannot change the registry
+        return found.text if found is not None else None
+
+    policy = build_policy(section, committee=config.rfc.get("committee"), source=config.path,
+                          registries=load_registries(section, read, source=config.path))
     if _health_source is not None:
         for agent_id, error_rate in _health_source(config).items():
             if agent_id in policy.router.agents:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,8 +50,10 @@ class RoutingPolicy:
 
 def build_policy(section: Mapping[str, Any], *, committee: Mapping[str, Any] | None = None,
                  source: str = ".github/cvf.yml",
+                 registries: Sequence[tuple[str, Mapping[str, Any]]] = (),
                  clock: Callable[[], float] = time.time) -> RoutingPolicy:
-    """Build the router and policy from a validated ``routing`` section (defaults filled)."""
+    """Build the router and policy from a validated ``routing`` section (defaults filled)
+    plus the parsed registry files it names (``registries``: (file name, data) pairs)."""
     where = f"{source}: routing"
     roles = _roles(section.get("roles") or {}, committee or {})
     approval_roles = {RiskLevel.R2: str(section.get("approval_roles", {}).get(
@@ -62,14 +64,19 @@ def build_policy(section: Mapping[str, Any], *, committee: Mapping[str, Any] | N
     router = SkillRouter(health_bound=float(section.get("health_bound", 0.2)),
                          approval_roles=dict(approval_roles), clock=clock)
 
-    seen: dict[str, int] = {}
-    for index, agent in enumerate(section.get("agents") or []):
-        key = f"{where}.agents.{index}"
+    agents = [(f"{where}.agents.{i}", a) for i, a in enumerate(section.get("agents") or [])]
+    skills = [(f"{where}.skills.{i}", s) for i, s in enumerate(section.get("skills") or [])]
+    for name, data in registries:
+        agents += [(f"{name}: agents.{i}", a) for i, a in enumerate(data.get("agents") or [])]
+        skills += [(f"{name}: skills.{i}", s) for i, s in enumerate(data.get("skills") or [])]
+
+    seen: dict[str, str] = {}
+    for key, agent in agents:
         agent_id = str(agent["id"])
         if agent_id in seen:
-            raise ConfigError(f"agent id '{agent_id}' is used twice (also agents.{seen[agent_id]})",
+            raise ConfigError(f"agent id '{agent_id}' is used twice (also {seen[agent_id]})",
                               where=f"{key}.id", hint="give every agent its own id")
-        seen[agent_id] = index
+        seen[agent_id] = _short(key)
         try:
             router.register_agent(agent_id, agent.get("capabilities", []),
                                   capacity=float(agent.get("capacity", 1)),
@@ -81,15 +88,13 @@ def build_policy(section: Mapping[str, Any], *, committee: Mapping[str, Any] | N
 
     scopes: list[tuple[Skill, PathScope]] = []
     descriptions: dict[str, str] = {}
-    skill_index: dict[str, int] = {}
-    for index, entry in enumerate(section.get("skills") or []):
-        key = f"{where}.skills.{index}"
+    skill_at: dict[str, str] = {}
+    for key, entry in skills:
         skill_id = str(entry["id"])
-        if skill_id in skill_index:
-            raise ConfigError(f"skill id '{skill_id}' is used twice "
-                              f"(also skills.{skill_index[skill_id]})",
+        if skill_id in skill_at:
+            raise ConfigError(f"skill id '{skill_id}' is used twice (also {skill_at[skill_id]})",
                               where=f"{key}.id", hint="give every skill its own id")
-        skill_index[skill_id] = index
+        skill_at[skill_id] = _short(key)
         approver = entry.get("approver")
         if approver is not None:
             _known_role(str(approver), roles, f"{key}.approver")
@@ -117,6 +122,11 @@ def build_router(section: Mapping[str, Any], *,
                  clock: Callable[[], float] = time.time) -> SkillRouter:
     """Just the router, for callers that route skills without a pull request."""
     return build_policy(section, clock=clock).router
+
+
+def _short(key: str) -> str:
+    """``.github/cvf.yml: routing.agents.0`` -> ``agents.0``, for "also ..." notes."""
+    return key.rsplit(": ", 1)[-1].removeprefix("routing.")
 
 
 def _roles(configured: Mapping[str, Any], committee: Mapping[str, Any]) -> dict[str, RoleMembers]:

@@ -1,0 +1,69 @@
+"""Registry files: agents and skills kept outside `.github/cvf.yml`.
+
+A large fleet's agent list changes more often than governance policy, so the routing
+section can name YAML files (``routing.registry_files``) holding more ``agents`` and
+``skills`` entries. They are validated against the same schema definitions as the inline
+entries, with the same ``file:line: key: message`` errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import cache
+from typing import Any
+
+import jsonschema
+
+from bot.config import _explain, schema
+from bot.errors import ConfigError, CvfError
+from bot.yamlsource import load_located
+
+
+@cache
+def registry_schema() -> dict[str, Any]:
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$defs": schema()["$defs"],
+        "type": "object", "additionalProperties": False,
+        "properties": {
+            "agents": {"type": "array", "items": {"$ref": "#/$defs/routing.agent"}},
+            "skills": {"type": "array", "items": {"$ref": "#/$defs/routing.skill"}},
+        },
+    }
+
+
+def parse_registry(text: str, *, source: str) -> dict[str, Any]:
+    """Validate one registry file; raise one ``ConfigError`` listing every problem."""
+    try:
+        located = load_located(text, source=source)
+    except CvfError as exc:
+        raise ConfigError(exc.message, where=exc.where, hint=exc.hint) from None
+    data = located.data if located.data is not None else {}
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping with `agents:` and/or `skills:` lists",
+                          where=f"{source}:{located.line_of(())}")
+    found: list[tuple[int, str]] = []
+    for error in jsonschema.Draft202012Validator(registry_schema()).iter_errors(data):
+        for path, message in _explain(error):
+            line = located.line_of(path)
+            dotted = ".".join(str(p) for p in path) or "(top level)"
+            found.append((line, f"{source}:{line}: {dotted}: {message}"))
+    if found:
+        problems = list(dict.fromkeys(text for _, text in sorted(found)))
+        raise ConfigError(problems[0], problems=problems)
+    return data
+
+
+def load_registries(section: Mapping[str, Any], read: Callable[[str], str | None],
+                    *, source: str = ".github/cvf.yml") -> list[tuple[str, dict[str, Any]]]:
+    """Read and validate each file ``routing.registry_files`` names, with ``read(path)``
+    (None: the file does not exist)."""
+    loaded = []
+    for index, name in enumerate(section.get("registry_files") or []):
+        text = read(str(name))
+        if text is None:
+            raise ConfigError(f"registry file {name} not found",
+                              where=f"{source}: routing.registry_files.{index}",
+                              hint="create it on the default branch or remove it from the list")
+        loaded.append((str(name), parse_registry(text, source=str(name))))
+    return loaded

@@ -98,7 +98,7 @@ class Router:
 router = Router()
 
 # Concern modules whose import registers handlers on ``router``.
-HANDLER_MODULES: tuple[str, ...] = ("routing", "rfc", "certification")
+HANDLER_MODULES: tuple[str, ...] = ("routing", "rfc", "metrics", "certification")
 
 
 def load_handlers() -> Router:

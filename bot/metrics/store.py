@@ -102,6 +102,7 @@ class MetricsStore(Protocol):
     def export_jsonl(self, out: IO[str], since: datetime | None = None,
                      until: datetime | None = None) -> int: ...
     def records_after(self, seq: int, limit: int = 100) -> list[tuple[int, dict[str, Any]]]: ...
+    def bodies_after(self, seq: int) -> Iterator[tuple[int, float, str]]: ...
     def last_seq(self) -> int: ...
     def main_rows(self, pieces: Sequence[Piece]) -> list[tuple[Any, ...]]: ...
     def agent_rows(self, pieces: Sequence[Piece]) -> list[tuple[Any, ...]]: ...
@@ -435,6 +436,11 @@ class SqliteStore:
         rows = self.db.execute("SELECT seq, body FROM executions WHERE seq > ? ORDER BY seq "
                                "LIMIT ?", (seq, limit)).fetchall()
         return [(int(s), json.loads(body)) for s, body in rows]
+
+    def bodies_after(self, seq: int) -> Iterator[tuple[int, float, str]]:
+        """``(seq, timestamp, JSON text)`` of records stored after ``seq``, in that order."""
+        yield from self.db.execute("SELECT seq, ts, body FROM executions WHERE seq > ? "
+                                   "ORDER BY seq", (seq,))
 
     def last_seq(self) -> int:
         row = self.db.execute("SELECT MAX(seq) FROM executions").fetchone()

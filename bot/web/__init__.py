@@ -14,7 +14,7 @@ from flask import Flask
 
 from bot.config import Config
 
-WEB_MODULES: tuple[str, ...] = ()
+WEB_MODULES: tuple[str, ...] = ("metrics",)
 
 
 def register_blueprints(app: Flask, config: Config, state: Any) -> None:

@@ -1,0 +1,257 @@
+"""Metrics on GitHub: record runs, reviews and routing decisions; raise and clear alerts.
+
+- ``workflow_run`` completed: the run becomes an execution record.
+- ``pull_request_review`` submitted: the pull request's reviews, re-read from GitHub,
+  become one approval record; a routing decision made for the same event (the routing
+  handler's ``routing-record`` output) is stored too.
+- The tick evaluates alerts: one issue per alert key, opened or updated while it fires
+  and closed when it clears; a skill burning its error budget also gets a draft
+  ``policy_change`` RFC proposing a higher risk level.
+
+The store is the SQLite file named by ``metrics.store`` under the repository root. In
+an Action, ``sync_pull``/``sync_push`` keep it on a data branch between runs
+(one ``<directory>/YYYY-MM-DD.jsonl`` per day).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bot.config import Config
+from bot.events import Event, router
+from bot.github.port import GitHubPort
+from bot.metrics.alerts import Alert, RiskRaise, evaluate, risk_raises
+from bot.metrics.collect import review_record, run_from_payload, run_record
+from bot.metrics.store import IngestResult, SqliteStore, open_store
+from bot.templating import render
+
+ALERT_MARKER = "<!-- cvf:metrics-alert:{key} -->"
+RFC_MARKER = "<!-- cvf:metrics-rfc:{skill} -->"
+PUSHED_SEQ = "sync.pushed_seq"
+
+
+def store_for(config: Config) -> SqliteStore:
+    """The store named by ``metrics.store``, relative to the repository root."""
+    path = Path(str(config.section("metrics")["store"]))
+    return open_store(path if path.is_absolute() else Path(config.root) / path)
+
+
+# -- events -------------------------------------------------------------------------
+@router.register("workflow_run", "completed")
+def on_workflow_run(event: Event, port: GitHubPort) -> None:
+    run = run_from_payload(event.payload)
+    if run is None:
+        return
+    record = run_record(run, risk_level=_collect(event.config)["risk_level"])
+    if record is not None:
+        _store(event.config, [record], "github-actions")
+
+
+@router.register("pull_request_review", "submitted", "dismissed", "edited")
+def on_review(event: Event, port: GitHubPort) -> None:
+    records = _routing_records(event)
+    number = (event.payload.get("pull_request") or {}).get("number")
+    if event.action == "submitted" and isinstance(number, int):
+        record = review_record(port.get_pull(number), port.list_reviews(number),
+                               risk_level=_collect(event.config)["risk_level"])
+        if record is not None:
+            records.append(record)
+    _store(event.config, records, "github-reviews")
+
+
+@router.register("pull_request", "opened", "synchronize", "reopened", "labeled", "unlabeled",
+                 "ready_for_review")
+def on_pull_request(event: Event, port: GitHubPort) -> None:
+    _store(event.config, _routing_records(event), "cvf-routing")
+
+
+@router.register("issue_comment", "created")
+def on_comment(event: Event, port: GitHubPort) -> None:
+    _store(event.config, _routing_records(event), "cvf-routing")
+
+
+def _routing_records(event: Event) -> list[dict[str, Any]]:
+    """The routing handler's decision for this event, if it made one (it runs first)."""
+    text = event.outputs.get("routing-record")
+    if not text:
+        return []
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError:
+        return []
+    return [record] if isinstance(record, dict) else []
+
+
+def _store(config: Config, records: list[dict[str, Any]], source: str) -> None:
+    if not records:
+        return
+    store = store_for(config)
+    try:
+        store.add_many(records, default_source=source)
+    finally:
+        store.close()
+
+
+def _collect(config: Config) -> dict[str, Any]:
+    return dict(config.section("metrics")["collect"])
+
+
+# -- collecting from GitHub ---------------------------------------------------------
+def collect(port: GitHubPort, store: SqliteStore, config: Config, *, since: datetime,
+            pulls: Iterable[int] = ()) -> tuple[IngestResult, int, int]:
+    """Store workflow runs since ``since`` and the reviews of ``pulls`` plus labelled PRs.
+
+    Returns the ingest result and how many runs and pull requests were read.
+    """
+    settings = _collect(config)
+    risk = settings["risk_level"]
+    runs = port.list_workflow_runs(since)
+    records = [r for r in (run_record(run, risk_level=risk) for run in runs) if r is not None]
+    numbers = dict.fromkeys(pulls)
+    for label in settings["review_labels"]:
+        numbers.update(dict.fromkeys(port.search_open_pulls(label)))
+    for number in numbers:
+        record = review_record(port.get_pull(number), port.list_reviews(number),
+                               risk_level=risk)
+        if record is not None:
+            records.append(record)
+    return store.add_many(records, default_source="github"), len(runs), len(numbers)
+
+
+# -- alerts -------------------------------------------------------------------------
+@router.tick
+def metrics_tick(port: GitHubPort, config: Config, now: datetime) -> None:
+    settings = config.section("metrics")
+    if not settings["alerts"]["enabled"]:
+        return
+    store = store_for(config)
+    try:
+        publish_alerts(port, store, config, evaluate(store, settings, now), now)
+    finally:
+        store.close()
+
+
+def publish_alerts(port: GitHubPort, store: SqliteStore, config: Config,
+                   alerts: list[Alert], now: datetime) -> dict[str, list[str]]:
+    """Open/update an issue per firing alert, close those that cleared; say what was done."""
+    settings = config.section("metrics")
+    labels = list(settings["alerts"]["labels"])
+    stamp = now.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    done: dict[str, list[str]] = {"firing": [], "closed": [], "proposed": []}
+    firing = {a.key for a in alerts}
+    for alert in alerts:
+        marker = ALERT_MARKER.format(key=_slug(alert.key))
+        body = render("metrics/alert-issue.md.j2", marker=marker, alert=alert, now=stamp)
+        issue = port.open_or_update_issue(marker, f"Metrics alert: {_stable_title(alert)}",
+                                          body, labels)
+        store.remember_alert_issue(alert.key, issue.number)
+        done["firing"].append(alert.key)
+    for key in sorted(set(store.alert_issues()) - firing):
+        found = port.find_issue(ALERT_MARKER.format(key=_slug(key)))
+        if found is not None and found.state == "open":
+            port.close_issue(found.number, render("metrics/alert-cleared.md.j2", key=key,
+                                                  now=stamp))
+            done["closed"].append(key)
+        store.forget_alert_issue(key)
+    if settings["alerts"]["propose_risk_raise"]:
+        for raise_ in risk_raises(store, alerts, now):
+            propose_risk_raise(port, config, raise_, now)
+            done["proposed"].append(raise_.skill)
+    return done
+
+
+def propose_risk_raise(port: GitHubPort, config: Config, proposal: RiskRaise,
+                       now: datetime) -> int:
+    """A draft policy_change RFC (as an issue) to raise a skill's risk level, with evidence."""
+    marker = RFC_MARKER.format(skill=_slug(proposal.skill))
+    body = render("metrics/risk-raise-rfc.md.j2", marker=marker, skill=proposal.skill,
+                  slug=_slug(proposal.skill), current=proposal.current,
+                  proposed=proposal.proposed, alert=proposal.alert,
+                  directory=config.section("rfc")["directory"],
+                  now=now.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                  today=now.astimezone(UTC).date().isoformat())
+    title = (f"RFC draft (policy_change): raise skill {proposal.skill} from "
+             f"{proposal.current} to {proposal.proposed}")
+    labels = [*config.section("metrics")["alerts"]["labels"], "rfc: proposal"]
+    return port.open_or_update_issue(marker, title, body, labels).number
+
+
+def _stable_title(alert: Alert) -> str:
+    # Numbers change every tick; the title must not, or each tick rewrites it.
+    subject = {"error_budget": f"error budget burning ({alert.skill or 'all skills'})",
+               "latency": "latency anomaly", "overload": f"agent {alert.agent} overloaded",
+               "silent": f"agent {alert.agent} silent"}
+    return subject.get(alert.kind, alert.key)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.:-]+", "-", text).strip("-")[:80]
+
+
+# -- keeping the store between Action runs ------------------------------------------
+def sync_pull(port: GitHubPort, store: SqliteStore, config: Config,
+              now: datetime) -> IngestResult:
+    """Load the last ``persistence.days`` daily files from the data branch (idempotent)."""
+    cfg = config.section("metrics")["persistence"]
+    added = duplicates = 0
+    today = now.astimezone(UTC).date()
+    for offset in range(int(cfg["days"]) - 1, -1, -1):
+        path = f"{cfg['directory']}/{(today - timedelta(days=offset)).isoformat()}.jsonl"
+        found = port.get_file(path, ref=cfg["branch"])
+        if found is None:
+            continue
+        result = store.ingest_lines(found.text.splitlines(), where=f"{cfg['branch']}:{path}")
+        added, duplicates = added + result.added, duplicates + result.duplicates
+    return IngestResult(added=added, duplicates=duplicates)
+
+
+def sync_push(port: GitHubPort, store: SqliteStore, config: Config, *,
+              remember: bool = True) -> dict[str, int]:
+    """Append records stored since the last push to their day's file on the data branch.
+
+    Returns ``{path: records added}``. Files are merged by id, so a push after a failed
+    push, or from two runs at once, never duplicates a record.
+    """
+    cfg = config.section("metrics")["persistence"]
+    since = int(store.get_meta(PUSHED_SEQ) or 0)
+    by_day: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    last = since
+    for seq, ts, body in store.bodies_after(since):
+        day = datetime.fromtimestamp(ts, UTC).date().isoformat()
+        by_day[day].append((json.loads(body)["id"], body))
+        last = seq
+    written: dict[str, int] = {}
+    for day, items in sorted(by_day.items()):
+        path = f"{cfg['directory']}/{day}.jsonl"
+        added = {"count": 0}
+
+        def merge(current: str | None, items: list[tuple[str, str]] = items,
+                  added: dict[str, int] = added) -> str | None:
+            lines = (current or "").splitlines()
+            known = {_id_of(line) for line in lines}
+            new = [body for rid, body in items if rid not in known]
+            added["count"] = len(new)
+            if not new:
+                return None
+            return "\n".join([*[ln for ln in lines if ln.strip()], *new]) + "\n"
+
+        port.update_file(path, cfg["branch"], merge,
+                         f"metrics: {len(items)} execution records for {day}")
+        written[path] = added["count"]
+    if remember:
+        store.set_meta(PUSHED_SEQ, str(last))
+    return written
+
+
+def _id_of(line: str) -> str | None:
+    try:
+        value = json.loads(line).get("id")
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None

@@ -1,0 +1,120 @@
+"""Reports of the dashboard view: markdown (PR comments, job summaries), JSON, static HTML.
+
+The words and layout live in ``templates/metrics/``; this module prepares numbers for
+them (formatting, chart geometry) and cuts markdown to GitHub's comment limit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from bot.errors import InputError
+from bot.metrics import charts
+from bot.metrics.alerts import Alert
+from bot.templating import render
+
+FORMATS = ("markdown", "json", "html")
+ROLES = ("executive", "operator", "compliance")
+COMMENT_LIMIT = 65_536
+MAX_TABLE_ROWS = 25
+
+
+class Fmt:
+    """How numbers read in reports; ``None`` (nothing to divide by) reads as an em dash."""
+
+    @staticmethod
+    def pct(value: float | None) -> str:
+        return "—" if value is None else f"{value:g}%"
+
+    @staticmethod
+    def ms(value: float | None) -> str:
+        if value is None:
+            return "—"
+        return f"{value / 1000:.2f} s" if value >= 10_000 else f"{value:,.1f} ms"
+
+    @staticmethod
+    def num(value: float | None) -> str:
+        return "—" if value is None else f"{value:,.0f}"
+
+    @staticmethod
+    def secs(value: float | None) -> str:
+        if value is None:
+            return "—"
+        seconds = int(round(value))
+        if seconds < 90:
+            return f"{seconds}s"
+        minutes = round(seconds / 60)
+        if minutes < 90:
+            return f"{minutes}m"
+        if minutes < 2880:
+            return f"{minutes // 60}h {minutes % 60}m"
+        return f"{minutes // 1440}d {minutes % 1440 // 60}h"
+
+    @staticmethod
+    def when(value: str | None) -> str:
+        return "—" if not value else value.replace("T", " ").replace("Z", " UTC")
+
+
+def render_report(view: dict[str, Any], fmt: str = "markdown", *,
+                  alerts: Sequence[Alert] = (), role: str | None = None,
+                  served: bool = False, unhealthy_error_rate: float = 20.0) -> str:
+    """The report for ``view`` in ``fmt``; ``role`` limits markdown/HTML to one audience."""
+    if fmt not in FORMATS:
+        raise InputError(f'unknown report format "{fmt}"', hint=f"use one of {', '.join(FORMATS)}")
+    if role is not None and role not in ROLES:
+        raise InputError(f'unknown role "{role}"', hint=f"use one of {', '.join(ROLES)}")
+    if fmt == "json":
+        return json.dumps({**view, "alerts": [a.to_json() for a in alerts]}, indent=2) + "\n"
+    context = _context(view, alerts, role, unhealthy_error_rate)
+    if fmt == "html":
+        return render("metrics/dashboard.html.j2", served=served, **context)
+    text = render("metrics/report.md.j2", **context)
+    if len(text) > COMMENT_LIMIT:
+        text = text[:COMMENT_LIMIT - 200].rsplit("\n", 1)[0] + (
+            "\n\n… report cut at GitHub's comment limit; run `cvf metrics report "
+            "--format html` for the full one.\n")
+    return text
+
+
+def _context(view: dict[str, Any], alerts: Sequence[Alert], role: str | None,
+             unhealthy_error_rate: float) -> dict[str, Any]:
+    series = view["time_series"]
+    points = series["points"]
+    step = int(series["step_seconds"])
+    labels = [_label(p["start"], step) for p in points]
+    executions = [float(p["executions"]) for p in points]
+    agents = [{"name": name, **info,
+               "unhealthy": info["error_rate"] is not None
+               and info["error_rate"] > unhealthy_error_rate}
+              for name, info in view["agent_health"].items()]
+    agents.sort(key=lambda a: (-a["load"], a["name"]))
+    skills = [{"name": name, **info} for name, info in view["skills"].items()]
+    skills.sort(key=lambda s: (-(s["error_rate"] or 0), -s["executions"], s["name"]))
+    return {
+        "view": view, "f": Fmt, "alerts": list(alerts),
+        "roles": [role] if role else list(ROLES),
+        "labels": labels, "step": step,
+        "executions_chart": charts.bars(labels, executions,
+                                        [float(p["errors"]) for p in points]),
+        "latency_chart": charts.line(labels, [p["average_latency_ms"] for p in points]),
+        "error_chart": charts.line(labels, [p["error_rate"] for p in points]),
+        "risk_bars": charts.hbars([(k, float(v)) for k, v in view["risk_distribution"].items()]),
+        "decision_bars": charts.hbars([(k, float(v)) for k, v in view["decisions"].items()]),
+        "agents": agents[:MAX_TABLE_ROWS], "agents_more": max(0, len(agents) - MAX_TABLE_ROWS),
+        "skills": skills[:MAX_TABLE_ROWS], "skills_more": max(0, len(skills) - MAX_TABLE_ROWS),
+        "mermaid_labels": ", ".join(json.dumps(label) for label in labels),
+        "mermaid_values": ", ".join(str(int(v)) for v in executions),
+        "mermaid_max": max([1, *[int(v) for v in executions]]),
+    }
+
+
+def _label(iso: str, step: int) -> str:
+    moment = datetime.fromisoformat(iso)
+    if step >= 86400:
+        return moment.strftime("%m-%d")
+    if step >= 6 * 3600:
+        return moment.strftime("%m-%d %H")
+    return moment.strftime("%H:%M")

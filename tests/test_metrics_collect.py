@@ -1,0 +1,114 @@
+"""Records from GitHub (collect, webhooks) and the data branch that keeps the store
+between Action runs, against the in-memory FakeGitHub."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bot.config import Config, parse_config
+from bot.events import Event
+from bot.handlers.metrics import collect, on_review, on_workflow_run, sync_pull, sync_push
+from bot.metrics.aggregate import dashboard, window
+from bot.metrics.store import open_store
+from tests.conftest import load_payload
+from tests.fake_github import FakeGitHub
+
+NOW = datetime(2026, 3, 10, 12, 0, 30, tzinfo=UTC)
+
+
+def config_for(tmp_path: Path, extra: str = "") -> Config:
+    return parse_config(f"metrics:\n  store: {tmp_path}/m.db\n{extra}")
+
+
+def test_collect_turns_runs_into_executions_and_reviews_into_approvals(tmp_path: Path) -> None:
+    gh = FakeGitHub(now=NOW - timedelta(hours=3))
+    gh.add_workflow_run("CI", conclusion="success", created_at=NOW - timedelta(hours=2),
+                        updated_at=NOW - timedelta(hours=2) + timedelta(seconds=90))
+    gh.add_workflow_run("CI", conclusion="failure", created_at=NOW - timedelta(minutes=50),
+                        updated_at=NOW - timedelta(minutes=48))
+    gh.add_workflow_run("Deploy", status="in_progress", conclusion=None,
+                        created_at=NOW - timedelta(minutes=5))
+    pull = gh.add_pull(7, author="alice")
+    gh.update_pull(7, created_at=NOW - timedelta(hours=2))
+    gh.add_review(7, "alice", "APPROVED", submitted_at=NOW - timedelta(hours=1, minutes=50))
+    gh.add_review(7, "bob", "CHANGES_REQUESTED", submitted_at=NOW - timedelta(hours=1))
+    gh.add_review(7, "carol", "APPROVED", submitted_at=NOW - timedelta(minutes=30))
+    gh.add_pull(8, author="dave", labels=["needs-approval"])
+    store = open_store(":memory:")
+    config = config_for(tmp_path, "  collect:\n    review_labels: [needs-approval]\n")
+    result, runs, pulls = collect(gh, store, config, since=NOW - timedelta(days=1),
+                                  pulls=[pull.number])
+    assert (runs, pulls) == (3, 2)
+    assert (result.added, result.duplicates) == (3, 0)  # 2 finished runs, 1 decided PR
+    view = dashboard(store, window("24h", now=NOW))
+    assert view["summary"]["total_executions"] == 3
+    assert view["skills"]["workflow:CI"]["error_rate"] == 50.0
+    assert view["skills"]["workflow:CI"]["average_latency_ms"] == 105000.0  # 90 s and 120 s
+    approvals = view["approvals"]
+    assert (approvals["total_needed"], approvals["granted"]) == (1, 1)
+    # The author's own approval does not count; carol approved 90 minutes after opening.
+    assert abs(approvals["median_time_to_approve_seconds"] - 5400) <= 5400 * 0.005
+    again, _, _ = collect(gh, store, config, since=NOW - timedelta(days=1), pulls=[7])
+    assert (again.added, again.duplicates) == (0, 3)
+
+
+def test_workflow_run_webhook_is_recorded_once(tmp_path: Path) -> None:
+    config = config_for(tmp_path)
+    payload = load_payload("workflow_run", "completed")
+    event = Event(name="workflow_run", payload=payload, config=config)
+    on_workflow_run(event, FakeGitHub())
+    on_workflow_run(event, FakeGitHub())  # redelivered
+    store = open_store(tmp_path / "m.db")
+    assert store.count() == 1
+    out = store.records_after(0)[0][1]
+    assert out["id"] == "gh-run-289782451" and out["success"] is True
+    assert out["agent"] == "Codertocat" and out["latency_ms"] == 25000.0
+
+
+def test_review_webhook_rereads_reviews_and_keeps_the_routing_decision(tmp_path: Path) -> None:
+    config = config_for(tmp_path)
+    gh = FakeGitHub(now=NOW)
+    gh.add_pull(2, author="octocat")
+    gh.add_review(2, "hubot", "APPROVED", submitted_at=NOW + timedelta(minutes=5))
+    payload = load_payload("pull_request_review", "submitted")
+    event = Event(name="pull_request_review", payload=payload, config=config, now=NOW)
+    event.outputs["routing-record"] = json.dumps({
+        "id": "routing-abc", "timestamp": NOW.isoformat(), "skill": "docs", "agent": "bot",
+        "risk_level": "R0", "decision": "auto_execute", "success": True, "latency_ms": 12.5})
+    on_review(event, gh)
+    store = open_store(tmp_path / "m.db")
+    ids = sorted(r["id"] for _, r in store.records_after(0))
+    assert ids[0].startswith("gh-review-2-") and ids[1] == "routing-abc"
+    routing = next(r for _, r in store.records_after(0) if r["id"] == "routing-abc")
+    assert routing["source"] == "github-reviews"  # filled in: the record had none
+
+
+def test_data_branch_round_trip_keeps_the_store_between_runs(tmp_path: Path) -> None:
+    gh = FakeGitHub()
+    config = config_for(tmp_path)
+    first_run = open_store(tmp_path / "run1.db")
+    lines = [json.dumps({"id": f"r{i}",
+                         "timestamp": (NOW - timedelta(hours=30 * i)).isoformat(),
+                         "skill": "s", "agent": "a", "risk_level": "R0",
+                         "decision": "auto_execute", "success": True, "latency_ms": 5,
+                         "extra_field": i})
+             for i in range(3)]
+    first_run.ingest_lines(lines)
+    written = sync_push(gh, first_run, config)
+    assert written == {"metrics/2026-03-10.jsonl": 1, "metrics/2026-03-09.jsonl": 1,
+                       "metrics/2026-03-08.jsonl": 1}
+    assert sync_push(gh, first_run, config) == {}  # nothing new since the last push
+    # A later run starts empty, restores, adds one record, pushes only that one.
+    second_run = open_store(tmp_path / "run2.db")
+    restored = sync_pull(gh, second_run, config, NOW)
+    assert (restored.added, restored.duplicates) == (3, 0)
+    assert sync_pull(gh, second_run, config, NOW).duplicates == 3
+    second_run.set_meta("sync.pushed_seq", str(second_run.last_seq()))
+    second_run.ingest_lines([lines[0].replace('"r0"', '"r9"')])
+    assert sync_push(gh, second_run, config) == {"metrics/2026-03-10.jsonl": 1}
+    day = gh.file_text("metrics/2026-03-10.jsonl", ref="cvf-metrics")
+    assert day is not None
+    assert [json.loads(x)["id"] for x in day.splitlines()] == ["r0", "r9"]
+    assert json.loads(day.splitlines()[0])["extra_field"] == 0  # unknown fields survive

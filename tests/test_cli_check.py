@@ -23,9 +23,9 @@ OPEN = {"status": "open_for_comment", "comment_period_ends": "2026-12-09T17:00:0
         "discussion": "https://github.com/acme/gov/pull/7"}
 
 
-def run(root: Path, *args: str) -> Any:
+def run(root: Path, *args: str, actions: bool = False) -> Any:
     return CliRunner().invoke(cli, ["--root", str(root), "check", *args],
-                              env={"GITHUB_ACTIONS": ""})
+                              env={"GITHUB_ACTIONS": "true" if actions else ""})
 
 
 @pytest.fixture
@@ -84,6 +84,14 @@ def test_rfc_problems_fail_but_the_board_is_still_shown(repo: Path):
     assert "rfcs: 4 files checked: 2 errors, 0 warnings" in result.output
     assert "0002  Dashboard" in result.output
     assert "out of date" not in result.output
+
+
+def test_in_github_actions_problems_are_also_annotations(repo: Path):
+    (repo / "rfcs" / "0003-bad.md").write_text(rfc(rfc="3", title="Bad", type="nope"))
+    result = run(repo, actions=True)
+    assert result.exit_code == 1
+    assert "::error file=rfcs/0003-bad.md,line=4,col=1,title=RFC-005 type::" in result.output
+    assert "::error" not in run(repo).output
 
 
 def test_bad_config_fails_with_file_line_and_key(repo: Path):

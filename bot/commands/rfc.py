@@ -250,6 +250,8 @@ def check_command(state: CliState, now_text: str | None) -> None:
     result = run_lint(state)
     for diagnostic in result.diagnostics:
         click.echo(diagnostic.text())
+    if os.environ.get("GITHUB_ACTIONS") == "true" and result.diagnostics:
+        click.echo(result.as_github())
     click.echo(f"rfcs: {result.summary()}")
     click.echo()
     click.echo(board(result.documents, now))

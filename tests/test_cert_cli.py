@@ -156,3 +156,19 @@ def test_verify_from_a_subprocess_exits_1_without_a_traceback(repo, tmp_path):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert f"error: {broken}: proof: missing; the credential is not signed" in result.stderr
+
+
+def test_audit_checks_every_registered_certificate(repo, tmp_path):
+    cvf(repo, "keygen", "--out", str(tmp_path / "keys"))
+    shutil.copy(tmp_path / "keys" / "public-key.pem", repo / "certification/issuer/public-key.pem")
+    out_file = repo / "certification/certificates/dan-foundation-1.json"
+    cvf(repo, "issue", "--login", "dan", "--level", "foundation", "--score", "90",
+        "--evidence", "https://github.com/octo-org/governance/pull/3",
+        "--key", str(tmp_path / "keys" / "private-key.pem"), "--out", str(out_file), "--register")
+    code, out = cvf(repo, "audit")
+    assert code == 0 and "1 certificate(s): 1 valid, 0 revoked" in out
+    out_file.write_text(out_file.read_text().replace("github.com/dan", "github.com/eve"))
+    code, out = cvf(repo, "audit")
+    assert code == 1
+    assert ("certification/certificates/dan-foundation-1.json: credentialSubject.id: is "
+            '"https://github.com/eve" but the issuer recorded "https://github.com/dan"') in out

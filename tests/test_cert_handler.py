@@ -435,3 +435,20 @@ def test_gate_in_routing_refuses_an_uncertified_r2_approval(gh):
         assert check is not None and check.conclusion == "success"
     finally:
         routing.set_level_check(handler.routing_level_check)
+
+
+def test_a_pull_request_editing_bot_records_fails_the_certification_check(gh):
+    pull = gh.add_pull(40, author="mallory", files={
+        "certification/registry.json": '{"version": 1, "certificates": [], "attempts": []}',
+        "certification/certificates/mallory-specialist-1.json": "{}"})
+    open_pull(gh, 40, "mallory", {})
+    check = gh.check_run("cvf/certification", pull.head_sha)
+    assert check is not None and check.conclusion == "failure"
+    assert "certification/certificates/mallory-specialist-1.json" in check.output.summary
+
+
+def test_pull_requests_elsewhere_cost_one_call_and_write_nothing(gh):
+    gh.add_pull(41, author="dev", files={"src/app.py": "print()"})
+    before = gh.stats.requests
+    open_pull(gh, 41, "dev", {})
+    assert gh.stats.requests - before == 1 and gh.stats.write_log == []

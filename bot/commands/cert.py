@@ -145,8 +145,8 @@ def issue(state: CliState, login: str, level_id: str, score: int, evidence: str,
         old = registry_path.read_text("utf-8") if registry_path.is_file() else None
         entry = {"id": credential["id"], "login": login, "level": level.id, "attempt": attempt,
                  "score": score, "issued": credential["validFrom"],
-                 "valid_until": credential.get("validUntil"), "file": out_path,
-                 "evidence": evidence}
+                 "valid_until": credential.get("validUntil"),
+                 "file": _relative(Path(out_path), Path(state.root)), "evidence": evidence}
         registry_path.parent.mkdir(parents=True, exist_ok=True)
         registry_path.write_text(with_certificate(old, entry), "utf-8")
         click.echo(f"registered in {section['registry']}")
@@ -190,6 +190,47 @@ class _Problems(CvfError):
     def __init__(self, problems: list[str]):
         super().__init__(problems[0])
         self.problems = problems
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+@cert.command("audit")
+@click.option("--now", "now_text", default=None, help="Check validity at this time (ISO 8601).")
+@pass_state
+def audit(state: CliState, now_text: str | None) -> None:
+    """Verify every certificate the registry lists against its file and the issuer key."""
+    materials = _materials(state)
+    section = materials.section
+    key_path = Path(state.root) / section["public_key"]
+    key = load_public_key(_read(str(key_path), "issuer public key"), source=str(key_path))
+    registry = materials.registry()
+    now = _now(now_text)
+    problems: list[str] = []
+    valid = 0
+    for entry in registry.certificates:
+        file = Path(state.root) / entry["file"]
+        if not file.is_file():
+            problems.append(f"{entry['file']}: listed in {section['registry']} for "
+                            f"{entry['login']} ({entry['level']}) but missing")
+            continue
+        result = verify_credential(file.read_text("utf-8"), public_key=key, now=now,
+                                   revoked=registry.revoked, issuer_id=section["issuer"]["id"],
+                                   recorded=entry)
+        if result.credential is not None and result.credential.get("id") != entry["id"]:
+            problems.append(f"{entry['file']}: id {result.credential.get('id')} is not the "
+                            f"registered {entry['id']}")
+        problems.extend(f"{entry['file']}: {p}" for p in result.problems
+                        if not (entry["id"] in registry.revoked and "revoked" in p))
+        valid += result.ok
+    revoked = sum(1 for e in registry.certificates if e["id"] in registry.revoked)
+    click.echo(f"{len(registry.certificates)} certificate(s): {valid} valid, {revoked} revoked")
+    if problems:
+        raise _Problems(problems)
 
 
 @cert.command("revoke")

@@ -49,7 +49,7 @@ from bot.config import Config
 from bot.durations import parse_duration
 from bot.errors import CvfError
 from bot.events import Event, router, utcnow
-from bot.github.port import GitHubPort
+from bot.github.port import CheckRunOutput, GitHubPort
 from bot.markdown import mention
 from bot.templating import render
 
@@ -61,6 +61,7 @@ _YAML_BLOCK = re.compile(r"```(?:ya?ml)?[ \t]*\n(.*?)\n[ \t]*```", re.DOTALL)
 _FORM_LEVEL = re.compile(r"^#{1,6}\s*Level\s*\n+\s*([A-Za-z0-9_-]+)\s*$",
                          re.IGNORECASE | re.MULTILINE)
 EXAM_FORM_LABEL = "exam-request"
+CHECK_NAME = "cvf/certification"
 HELP = ("`/cert request <level>` asks for an exam; `/cert submit` followed by a ```yaml block "
         "submits answers; `/grade criterion=score …` scores a rubric exam (reviewers only).")
 
@@ -132,15 +133,38 @@ def on_pull_request(event: Event, gh: GitHubPort) -> None:
     number = int((event.payload.get("pull_request") or {}).get("number", 0))
     section = event.config.section("certification")
     prefix = section["submissions_dir"].rstrip("/") + "/"
-    files = [f for f in gh.list_pull_files(number)
+    changed_files = gh.list_pull_files(number)
+    files = [f for f in changed_files
              if f.filename.startswith(prefix) and f.status != "removed"]
-    if not files:
+    guarded = [f.filename for f in changed_files if _bot_managed(f.filename, section)]
+    if not files and not guarded:
         return
     pull = gh.get_pull(number)
+    if guarded:
+        _flag_bot_managed(gh, pull.head_sha, guarded)
+    if not files:
+        return
     ctx = _Context(event, gh, pull.author, number, trigger=f"pr{pull.head_sha[:12]}",
                    url=pull.html_url)
     for changed in files:
         ctx.guard(lambda changed=changed: ctx.submit_file(changed.filename, pull.head_sha))
+
+
+def _bot_managed(path: str, section: dict[str, Any]) -> bool:
+    """Records only the bot writes: a PR changing them could forge a certificate."""
+    exact = {section["registry"], section["revocations"]}
+    return path in exact or path.startswith(section["certificates_dir"].rstrip("/") + "/")
+
+
+def _flag_bot_managed(gh: GitHubPort, head_sha: str, paths: list[str]) -> None:
+    listed = "\n".join(f"- `{p}`" for p in paths[:50])
+    gh.set_check_run(head_sha, CHECK_NAME, status="completed", conclusion="failure",
+                     output=CheckRunOutput(
+                         title="Changes certification records the bot keeps",
+                         summary="Certificates and the registry are written only by the "
+                                 "certification bot (revocations with `cvf cert revoke` by a "
+                                 "maintainer, reviewed with care). This pull request changes:\n"
+                                 + listed))
 
 
 # -- the work --------------------------------------------------------------------------

@@ -263,3 +263,19 @@ def test_api_url_for_enterprise_keeps_its_path_prefix() -> None:
     responses.get("https://ghe.example.com:443/api/v3/repos/octo/demo/pulls/7", json=pull_json())
     gh = adapter(api_url="https://ghe.example.com/api/v3")
     assert gh.get_pull(7).number == 7
+
+
+@responses.activate
+def test_racing_deliveries_leave_one_sticky_comment() -> None:
+    marker = "<!-- cvf:rfc-status -->"
+    other = comment_json(20, BOT, f"{marker}\nstatus", "Bot")  # a racer created it meanwhile
+    mine = comment_json(21, BOT, f"{marker}\nstatus", "Bot")
+    responses.get(f"{REPO}/issues/7/comments", json=[])
+    responses.post(f"{REPO}/issues/7/comments", status=201, json=mine)
+    responses.get(f"{REPO}/issues/7/comments", json=[other, mine])
+    responses.delete(f"{REPO}/issues/comments/21", status=204)
+    gh = adapter()
+    kept = gh.upsert_sticky_comment(7, marker, "status")
+    assert kept.id == 20
+    assert [(c.request.method, c.request.url.rsplit("/", 2)[-1]) for c in responses.calls
+            if c.request.method != "GET"] == [("POST", "comments"), ("DELETE", "21")]

@@ -336,7 +336,32 @@ class PyGithubAdapter:
                                {"body": text}, what=f"updating the bot's comment on #{number}",
                                permission=PERM_ISSUES)
             return _comment_json(data) if data else self._planned_comment(existing.id, text)
-        return self.create_comment(number, text)
+        created = self.create_comment(number, text)
+        return created if self.dry_run else self._one_sticky(number, marker, text, created)
+
+    def _one_sticky(self, number: int, marker: str, text: str, created: Comment) -> Comment:
+        """Two deliveries racing may both have created the comment: keep the oldest only.
+
+        One extra read, paid only when a sticky comment is first created. Every racer
+        converges on the same survivor (lowest id) and deletes the rest (a 404 from the
+        other racer's delete is fine), so the thread never shows the status twice.
+        """
+        mine = [c for c in self.list_issue_comments(number)
+                if self._is_me(c.author) and c.body.startswith(marker)]
+        if len(mine) <= 1:
+            return created
+        keep = min(mine, key=lambda c: c.id)
+        for extra in mine:
+            if extra.id != keep.id:
+                self._write("DELETE", f"{self._path}/issues/comments/{extra.id}", None,
+                            what=f"removing a duplicate bot comment on #{number}",
+                            permission=PERM_ISSUES, missing_ok=True)
+        if _same(keep.body, text):
+            return keep
+        data = self._write("PATCH", f"{self._path}/issues/comments/{keep.id}", {"body": text},
+                           what=f"updating the bot's comment on #{number}",
+                           permission=PERM_ISSUES)
+        return _comment_json(data) if data else keep
 
     def add_comment_reaction(self, comment_id: int, content: str) -> None:
         self._write("POST", f"{self._path}/issues/comments/{comment_id}/reactions",

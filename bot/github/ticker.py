@@ -42,7 +42,11 @@ def run_ticks(router: Router, factory: GitHubFactory, repos: list[tuple[str, int
 
 
 class Ticker(threading.Thread):
-    """A daemon thread calling ``round()`` every ``interval`` seconds until stopped."""
+    """A daemon thread calling ``round()`` at once, then every ``interval`` seconds.
+
+    The first round runs at start so a deadline that passed while the bot was down is
+    handled on restart, not one interval later.
+    """
 
     def __init__(self, interval: float, round_: Callable[[], object]) -> None:
         super().__init__(name="cvf-ticker", daemon=True)
@@ -51,11 +55,12 @@ class Ticker(threading.Thread):
         self._stop_event = threading.Event()
 
     def run(self) -> None:
-        while not self._stop_event.wait(self.interval):
+        while not self._stop_event.is_set():
             try:
                 self._round()
             except Exception:
                 log.exception("ticker round failed")
+            self._stop_event.wait(self.interval)
 
     def stop(self) -> None:
         self._stop_event.set()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -97,7 +96,3 @@ def _register_commands() -> None:
 def main(argv: list[str] | None = None) -> None:
     _register_commands()
     cli.main(args=argv, prog_name="cvf", standalone_mode=True)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main(sys.argv[1:])

@@ -99,6 +99,7 @@ def main() -> None:
     parser.add_argument("--capabilities", type=int, default=60)
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--linear-requests", type=int, default=1_000)
+    parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
@@ -110,15 +111,23 @@ def main() -> None:
 
     check = args.linear_requests
     requests = [RoutingRequest(skill_id=s) for s in stream[:args.requests]]
-    t0 = time.perf_counter()
-    scan_results = [scanning.route(r) for r in requests[:check]]
-    scan_time = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    tuned_picks = [tuned.route(s) for s in stream[:check]]
-    tuned_time = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    indexed_results = [indexed.route(r) for r in requests]
-    indexed_time = time.perf_counter() - t0
+    # Interleave the three in rounds so a busy machine slows them alike and the ratio holds.
+    rounds = args.rounds
+    scan_results, tuned_picks, indexed_results = [], [], []
+    scan_time = tuned_time = indexed_time = 0.0
+    for r in range(rounds):
+        lo, hi = check * r // rounds, check * (r + 1) // rounds
+        t0 = time.perf_counter()
+        scan_results += [scanning.route(q) for q in requests[lo:hi]]
+        t1 = time.perf_counter()
+        tuned_picks += [tuned.route(s) for s in stream[lo:hi]]
+        t2 = time.perf_counter()
+        ilo, ihi = len(requests) * r // rounds, len(requests) * (r + 1) // rounds
+        indexed_results += [indexed.route(q) for q in requests[ilo:ihi]]
+        t3 = time.perf_counter()
+        scan_time += t1 - t0
+        tuned_time += t2 - t1
+        indexed_time += t3 - t2
     for i in range(check):
         got = indexed_results[i]
         want = scan_results[i]

@@ -320,3 +320,47 @@ def test_index_agrees_with_a_full_scan(agents, requests):
         result = router.route(RoutingRequest(skill_id="s", risk_level="R0",
                                              required_capabilities=sorted(caps)))
         assert [result.agent_id, *result.fallback_agents] == (expected or [None])
+
+
+_OPS = st.one_of(
+    st.tuples(st.just("route"), st.sets(st.sampled_from("abc"), max_size=2)),
+    st.tuples(st.just("load"), st.integers(0, 7), st.integers(0, 5)),
+    st.tuples(st.just("health"), st.integers(0, 7), st.booleans()),
+    st.tuples(st.just("register"), st.integers(0, 7), st.sets(st.sampled_from("abc"),
+                                                              min_size=1)),
+    st.tuples(st.just("unregister"), st.integers(0, 7)),
+    st.tuples(st.just("done"), st.integers(0, 7)),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(_OPS, min_size=1, max_size=40))
+def test_index_survives_any_sequence_of_changes(ops):
+    """Loads, health, re-registration with other capabilities, removal and completed work
+    in any order: every route still matches a brute-force ranking of all agents."""
+    router = SkillRouter(clock=Clock())
+    for i in range(4):
+        router.register_agent(f"g{i}", ["a", "b"] if i % 2 else ["a", "c"], capacity=i + 1)
+    for op in ops:
+        kind, *args = op
+        name = f"g{args[0]}" if kind != "route" else ""
+        if kind == "route":
+            caps = args[0]
+            capable = [(a.error_rate > 0.2, router.predicted_load(a.id) / a.capacity, a.id)
+                       for a in router.agents.values() if a.capabilities >= caps]
+            expected = [c[2] for c in sorted(capable)[:4]] or [None]
+            result = router.route(RoutingRequest(skill_id="s", risk_level="R0",
+                                                 required_capabilities=sorted(caps)))
+            assert [result.agent_id, *result.fallback_agents] == expected
+        elif name not in router.agents and kind != "register":
+            continue
+        elif kind == "load":
+            router.set_load(name, args[1])
+        elif kind == "health":
+            router.set_health(name, 0.9 if args[1] else 0.0)
+        elif kind == "register":
+            router.register_agent(name, sorted(args[1]), capacity=2)
+        elif kind == "unregister":
+            router.unregister_agent(name)
+        else:
+            router.record_outcome(name, duration=1.0)

@@ -309,3 +309,13 @@ def test_empty_approver_role_is_explained(gh):
     open_pull(gh, {"deploy/prod.yml": "x"})
     deliver(gh, "pull_request", "opened", config=config)
     assert "nobody is in this role yet" in report(gh)
+
+
+def test_authors_cannot_approve_their_own_risk(gh):
+    sha = gh.add_pull(7, files={".github/workflows/ci.yml": "x"}, author="chair").head_sha
+    deliver(gh, "pull_request", "opened", sender="chair")
+    comment = gh.add_comment(7, "chair", "/approve-risk mine")
+    deliver(gh, "issue_comment", "created", sender="chair",
+            comment={"id": comment.id, "body": comment.body})
+    assert check(gh, sha)[1] == "failure"
+    assert any("cannot approve its own risk" in c.body for c in gh.bot_comments(7))

@@ -230,6 +230,10 @@ def _approve_risk(ctx: _Context, comment: dict[str, Any], reason: str) -> None:
         _refuse(ctx, comments, key, sender, f"only members of {role} can record the human "
                 f"intervention an R3 pull request needs.", quote)
         return
+    if sender.lower() == pull.author.lower():
+        _refuse(ctx, comments, key, sender, "the author of a pull request cannot approve its "
+                "own risk; another committee member must.", quote)
+        return
     if not holds(sender, RiskLevel.R3):
         _refuse(ctx, comments, key, sender, "you do not hold the certification level "
                 "needed to approve R3 changes.", quote)

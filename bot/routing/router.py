@@ -12,6 +12,7 @@ handful of heap tops instead of every agent.
 from __future__ import annotations
 
 import heapq
+import itertools
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -100,6 +101,7 @@ class SkillRouter:
         self._pools_of: dict[str, list[_Pool]] = {}
         self._unhealthy: set[str] = set()
         self._assignments: dict[str, list[int]] = {}
+        self._versions = itertools.count(1)
 
     # -- registry --------------------------------------------------------------------
     def register_agent(self, agent_id: str, capabilities: Iterable[str], capacity: float = 1.0,
@@ -285,7 +287,8 @@ class SkillRouter:
                 agent.version)
 
     def _touch(self, agent: Agent) -> None:
-        agent.version += 1
+        # One counter for all agents: a re-registered agent never matches its old entries.
+        agent.version = next(self._versions)
         sick = self._is_unhealthy(agent)
         if sick != (agent.id in self._unhealthy):
             if sick:
@@ -381,7 +384,11 @@ class SkillRouter:
         if smallest is not None and len(smallest) <= _SMALL:
             return self._rank_set(smallest, required, constraints, moment, want)
         pool = self._pool(required)
+        # Members of the exact pool have every capability: without constraints only an
+        # agent's own time windows can rule it out.
+        plain = constraints.empty and pool.key == required
         heap = pool.heap
+        agents = self._agents
         found: list[Agent] = []
         popped: list[HeapEntry] = []
         try:
@@ -389,11 +396,12 @@ class SkillRouter:
                 if len(popped) >= _WALK_LIMIT:
                     return self._rank_set(pool.members, required, constraints, moment, want)
                 entry = heapq.heappop(heap)
-                agent = self._agents.get(entry[2])
+                agent = agents.get(entry[2])
                 if agent is None or agent.version != entry[3]:
                     continue  # stale: a newer entry for this agent is further down
                 popped.append(entry)
-                if self._allowed(agent, required, constraints, moment):
+                if (plain and not agent.windows) or self._allowed(agent, required, constraints,
+                                                                  moment):
                     found.append(agent)
         finally:
             for entry in popped:

@@ -312,3 +312,19 @@ def test_revocation_list_is_idempotent():
 def test_broken_registry_is_a_clear_error():
     with pytest.raises(InputError, match="certification/registry.json:1: invalid JSON"):
         parse_registry("{nope")
+
+
+def test_result_rows_never_single_out_one_question(program, bank):
+    from bot.certification.grading import report_rows
+
+    level = program.level("foundation")
+    key = key_for(bank)
+    for per_module in (4, 9):
+        paper = draw_exam(bank, level, "alice", 1, per_module)
+        result = grade_multiple_choice(paper, answers_for(paper, key, wrong=1), key, level)
+        rows = report_rows(result, level)
+        assert all(row.total >= 3 for row in rows)
+        assert sum(row.total for row in rows) == result.total
+        assert sum(row.correct for row in rows) == result.correct
+        covered = [o for row in rows for o in row.objectives]
+        assert sorted(covered) == sorted(o.objective for o in result.objectives)

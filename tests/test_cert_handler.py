@@ -177,7 +177,8 @@ def test_pr_submission_is_graded_at_once_and_certified(gh):
     text = bot_text(gh, 10)
     assert "CVF Foundation — attempt 1 for @alice: **passed**" in text
     assert "Score **75/100** (pass score 70)" in text
-    assert "| F1.1 |" in text  # per objective
+    # per objective, pooled within a module while each has too few questions to stand alone
+    assert re.search(r"\| F1\.\d(, F1\.\d)* \| RFCs and how decisions are made \| \d/4 \|", text)
     for item in paper("alice").items:  # never which answer was right
         assert item.question_id not in text
     cert_path = "certification/certificates/alice-foundation-1.json"

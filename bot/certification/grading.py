@@ -44,6 +44,48 @@ class McResult:
     objectives: tuple[ObjectiveScore, ...]
 
 
+MIN_QUESTIONS_PER_ROW = 3
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """One line of the result a candidate sees: an objective, or a module's objectives
+    pooled when each had too few questions on the paper to be scored alone."""
+
+    label: str
+    objectives: tuple[str, ...]
+    correct: int
+    total: int
+
+
+def report_rows(result: McResult, level: Level,
+                minimum: int = MIN_QUESTIONS_PER_ROW) -> list[ReportRow]:
+    """Scores per objective, without telling which question was wrong.
+
+    An objective with fewer than ``minimum`` questions on the paper is pooled with the
+    other small objectives of its module (and a pool still too small joins the module's
+    first row), so a row of "0/1" can never point at the one wrong question.
+    """
+    scored = {o.objective: o for o in result.objectives}
+    rows: list[ReportRow] = []
+    for module in level.modules:
+        mine = [scored[o.id] for o in module.objectives if o.id in scored]
+        alone = [o for o in mine if o.total >= minimum]
+        pooled = [o for o in mine if o.total < minimum]
+        module_rows = [ReportRow(o.objective, (o.objective,), o.correct, o.total) for o in alone]
+        if pooled:
+            pool = ReportRow(module.title, tuple(o.objective for o in pooled),
+                             sum(o.correct for o in pooled), sum(o.total for o in pooled))
+            if pool.total < minimum and module_rows:
+                first = module_rows[0]
+                pool = ReportRow(module.title, first.objectives + pool.objectives,
+                                 first.correct + pool.correct, first.total + pool.total)
+                module_rows = module_rows[1:]
+            module_rows.append(pool)
+        rows.extend(module_rows)
+    return rows
+
+
 def percent(part: float, whole: float) -> int:
     """Whole percent, halves rounded up (so 0.5 never rounds to even by surprise)."""
     if whole <= 0:

@@ -33,7 +33,7 @@ from bot.certification.credential import (
 from bot.certification.documents import DocumentError, load_document
 from bot.certification.exam import draw_exam
 from bot.certification.gate import LevelGate
-from bot.certification.grading import SubmissionError, grade_multiple_choice
+from bot.certification.grading import SubmissionError, grade_multiple_choice, report_rows
 from bot.certification.materials import Materials
 from bot.certification.program import Level
 from bot.certification.registry import (
@@ -95,9 +95,10 @@ def on_comment(event: Event, gh: GitHubPort) -> None:
         request = _REQUEST.match(line)
         if request:
             level_id = request.group(1).lower()
-            ctx.guard(lambda level_id=level_id, line=line: ctx.request(level_id, quote=line))
+            ctx.guard(lambda level_id=level_id, line=line: ctx.request(level_id, quote=line),
+                      quote=line)
         elif _SUBMIT.match(line):
-            ctx.guard(lambda line=line: ctx.submit_comment(body, quote=line))
+            ctx.guard(lambda line=line: ctx.submit_comment(body, quote=line), quote=line)
         elif _HELP.match(line):
             ctx.reply(f"certification commands: {HELP}", quote=line)
         elif _ANY_CERT.match(line):
@@ -192,15 +193,19 @@ class _Context:
     def now(self) -> datetime:
         return self.event.now
 
-    def guard(self, action: Any) -> None:
+    def guard(self, action: Any, *, quote: str | None = None) -> None:
         """Run ``action``; a user-fixable error becomes a reply, never a failed delivery."""
         try:
             action()
         except CvfError as exc:
-            problems = getattr(exc, "problems", None) or [str(exc)]
-            headline = "that could not be done:" if len(problems) > 1 else problems[0]
-            self.reply(headline, problems=problems if len(problems) > 1 else None,
-                       hint=exc.hint if len(problems) > 1 else None)
+            problems = getattr(exc, "problems", None)
+            if not problems:
+                self.reply(str(exc), quote=quote)
+            elif len(problems) == 1:
+                self.reply(problems[0], quote=quote, hint=exc.hint)
+            else:
+                self.reply("that could not be done:", quote=quote, problems=problems,
+                           hint=exc.hint)
 
     def reply(self, headline: str, *, quote: str | None = None,
               problems: list[str] | None = None, hint: str | None = None,
@@ -335,8 +340,9 @@ class _Context:
         answers = {str(k): str(v) for k, v in data["answers"].items()}
         result = grade_multiple_choice(paper, answers, key, level)
         texts = {o.id: o.text for o in level.objectives}
-        rows = [{"id": o.objective, "text": texts.get(o.objective, ""),
-                 "result": f"{o.correct}/{o.total}"} for o in result.objectives]
+        rows = [{"id": ", ".join(r.objectives),
+                 "text": texts.get(r.label, r.label),
+                 "result": f"{r.correct}/{r.total}"} for r in report_rows(result, level)]
         self._finish(level, attempt, result.score, result.passed, objectives=rows,
                      extra={"correct": result.correct, "questions": result.total})
 

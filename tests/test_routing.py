@@ -364,3 +364,20 @@ def test_index_survives_any_sequence_of_changes(ops):
             router.unregister_agent(name)
         else:
             router.record_outcome(name, duration=1.0)
+
+
+def test_skill_constraints_apply_to_every_request_and_merge_with_the_requests():
+    router = SkillRouter()
+    router.register_agent("eu-1", ["x"], region="eu", labels=["pci"], cost=5)
+    router.register_agent("eu-2", ["x"], region="eu", labels=["pci"], cost=1)
+    router.register_agent("us-1", ["x"], region="us", labels=["pci"], cost=0)
+    router.register_skill("payments", "R2", ["x"],
+                          constraints=Constraints.of(labels=["pci"], region="eu"))
+    first = router.route(RoutingRequest(skill_id="payments", reserve=False))
+    assert (first.agent_id, first.fallback_agents) == ("eu-1", ("eu-2",))
+    cheap = router.route(RoutingRequest(skill_id="payments", reserve=False,
+                                        constraints=Constraints.of(max_cost=2)))
+    assert cheap.agent_id == "eu-2"
+    moved = router.route(RoutingRequest(skill_id="payments", reserve=False,
+                                        constraints=Constraints.of(region="us")))
+    assert moved.agent_id == "us-1"  # the request's region wins

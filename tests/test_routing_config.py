@@ -151,3 +151,15 @@ def test_registry_files_add_agents_and_skills_with_located_errors():
     with pytest.raises(ConfigError, match=r"fleet.yml: agents.0.id: agent id 'a' is used "
                                           r"twice \(also agents.0\)"):
         build_policy(section, registries=load_registries(section, dup.get))
+
+
+def test_skill_constraints_from_config():
+    config = parse_config(
+        "routing:\n  agents:\n"
+        "    - {id: a, capabilities: [x], region: eu, labels: [pci], cost: 3}\n"
+        "    - {id: b, capabilities: [x], region: us, labels: [pci], cost: 1}\n"
+        "  skills:\n"
+        "    - {id: pay, risk_level: R1, required_capabilities: [x], agent_labels: [pci],\n"
+        "       region: eu, max_cost: 5}\n")
+    policy = build_policy(config.section("routing"))
+    assert policy.router.route(RoutingRequest(skill_id="pay")).agent_id == "a"

@@ -319,3 +319,21 @@ def test_authors_cannot_approve_their_own_risk(gh):
             comment={"id": comment.id, "body": comment.body})
     assert check(gh, sha)[1] == "failure"
     assert any("cannot approve its own risk" in c.body for c in gh.bot_comments(7))
+
+
+def test_each_skills_approver_role_must_approve(gh):
+    config = CONFIG.replace(
+        "  roles:\n",
+        "    - {id: db, risk_level: R2, paths: [migrations/], approver: dba}\n  roles:\n"
+        "    dba: {users: [dana]}\n")
+    sha = open_pull(gh, {"deploy/prod.yml": "x", "migrations/001.sql": "y"})
+    gh.add_review(7, "manny")
+    deliver(gh, "pull_request_review", "submitted", sender="manny", config=config)
+    assert check(gh, sha) == ("in_progress", None, "R2: waiting for approval by dba")
+    gh.add_review(7, "dana", "CHANGES_REQUESTED")
+    deliver(gh, "pull_request_review", "submitted", sender="dana", config=config)
+    assert "dana (requested changes)" in report(gh)
+    gh.add_review(7, "dana")
+    deliver(gh, "pull_request_review", "submitted", sender="dana", config=config)
+    assert check(gh, sha) == ("completed", "success", "R2: approved by dana, manny")
+    assert "cvf:routing" not in gh.check_run(CHECK, sha).output.text

@@ -278,8 +278,9 @@ def _publish(ctx: _Context, ev: PullEvaluation, state: GateState,
     report = render_report(ctx.policy, ev, state, membership)
     ctx.port.upsert_sticky_comment(ctx.number, MARKER, report)
     gate = ev.gate
-    text = report if len(report) <= CHECK_TEXT_LIMIT else report[:CHECK_TEXT_LIMIT - 40] + \
-        "\n\n… (cut; see the pull request comment)"
+    text = "\n".join(line for line in report.splitlines() if not line.startswith("<!-- cvf:"))
+    if len(text) > CHECK_TEXT_LIMIT:
+        text = text[:CHECK_TEXT_LIMIT - 40] + "\n\n… (cut; see the pull request comment)"
     ctx.port.set_check_run(ev.facts.head_sha, ctx.policy.check_name, status=gate.status,
                            conclusion=gate.conclusion,
                            output=CheckRunOutput(title=gate.title, summary=gate.summary,

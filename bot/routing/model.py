@@ -163,6 +163,20 @@ class Constraints:
         return (not self.labels and self.region is None and not self.exclude_agents
                 and self.max_cost is None and self.at is None)
 
+    def merged(self, other: Constraints) -> Constraints:
+        """Both sets of limits at once (``other`` wins on region and time; costs take the
+        lower maximum)."""
+        if other.empty:
+            return self
+        if self.empty:
+            return other
+        costs = [c for c in (self.max_cost, other.max_cost) if c is not None]
+        return Constraints(labels=self.labels | other.labels,
+                           region=other.region if other.region is not None else self.region,
+                           exclude_agents=self.exclude_agents | other.exclude_agents,
+                           max_cost=min(costs) if costs else None,
+                           at=other.at or self.at)
+
 
 NO_CONSTRAINTS = Constraints()
 
@@ -250,3 +264,4 @@ class Skill:
     required_capabilities: tuple[str, ...] = ()
     approval_role: str | None = None
     paths: tuple[str, ...] = ()
+    constraints: Constraints = NO_CONSTRAINTS  # always applied when routing this skill

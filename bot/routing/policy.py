@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.errors import ConfigError, InputError
 from bot.routing.globs import PathScope
-from bot.routing.model import RiskLevel, Skill
+from bot.routing.model import Constraints, RiskLevel, Skill
 from bot.routing.router import SkillRouter
 
 COMMITTEE = "committee"
@@ -98,9 +98,13 @@ def build_policy(section: Mapping[str, Any], *, committee: Mapping[str, Any] | N
         approver = entry.get("approver")
         if approver is not None:
             _known_role(str(approver), roles, f"{key}.approver")
+        limits = Constraints.of(labels=entry.get("agent_labels", []),
+                                region=entry.get("region"),
+                                max_cost=entry.get("max_cost"))
         skill = router.register_skill(skill_id, entry["risk_level"],
                                       entry.get("required_capabilities", []),
-                                      approval_role=approver, paths=entry.get("paths", []))
+                                      approval_role=approver, paths=entry.get("paths", []),
+                                      constraints=limits)
         try:
             scope = PathScope(skill.paths)
         except InputError as exc:

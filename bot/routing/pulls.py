@@ -273,7 +273,10 @@ def _review_approvals(policy: RoutingPolicy, facts: PullFacts, roles: list[str],
         if review.state == "DISMISSED":
             dismissed.append(name)
             continue
-        if review.state != "APPROVED" or login == facts.author.lower():
+        if review.state == "CHANGES_REQUESTED":
+            not_counted.append(f"{name} (requested changes)")
+            continue
+        if login == facts.author.lower():
             continue
         member_of = [r for r in roles if is_member(r, name)]
         if not member_of:

@@ -154,10 +154,13 @@ class SkillRouter:
 
     def register_skill(self, skill_id: str, risk_level: RiskLevel | str | int,
                        required_capabilities: Iterable[str] = (), *,
-                       approval_role: str | None = None, paths: Iterable[str] = ()) -> Skill:
+                       approval_role: str | None = None, paths: Iterable[str] = (),
+                       constraints: Constraints | None = None) -> Skill:
+        """Add or replace a skill; ``constraints`` apply to every request for it."""
         skill = Skill(id=skill_id, risk_level=RiskLevel.parse(risk_level),
                       required_capabilities=tuple(sorted(set(required_capabilities))),
-                      approval_role=approval_role, paths=tuple(paths))
+                      approval_role=approval_role, paths=tuple(paths),
+                      constraints=constraints or Constraints())
         self._skills[skill_id] = skill
         return skill
 
@@ -221,11 +224,13 @@ class SkillRouter:
                 reason=" ".join([*notes, f"No agent has {_words(missing, 'capability')}; "
                                           f"a person must handle {request.skill_id}."]),
                 **base)  # type: ignore[arg-type]
-        ranked = self._rank(required, request.constraints, now)
+        constraints = (skill.constraints.merged(request.constraints) if skill is not None
+                       else request.constraints)
+        ranked = self._rank(required, constraints, now)
         if not ranked:
             return RoutingResult(
                 decision=RoutingDecision.HUMAN_INTERVENTION, agent_id=None, confidence=0.0,
-                reason=" ".join([*notes, self._why_none(required, request.constraints),
+                reason=" ".join([*notes, self._why_none(required, constraints),
                                  f"A person must handle {request.skill_id}."]),
                 **base)  # type: ignore[arg-type]
         chosen = ranked[0]

@@ -376,3 +376,45 @@ def test_help_answers_with_the_table(world):
     cid = world.say("zed", "/rfc help")
     assert "| `/rfc accept` |" in world.replies()[-1]
     assert world.reactions(cid) == ["+1"]
+
+
+MATRIX_CONFIG = CONFIG.replace("users: [alice, bob, carol]",
+                               "users: [alice]\n    teams: [octo-org/rfc-committee, "
+                               "octo-org/broken-team]")
+# Who may use each command by default (the lifecycle table); everyone else is refused
+# with a quoted reply saying who may.
+ALLOWED = {"open": {"author", "committee", "team"}, "withdraw": {"author", "committee", "team"}}
+COMMANDS = ("open", "review", "accept", "reject", "postpone", "withdraw", "extend 7d",
+            "concern scope", "resolve scope")
+ACTORS = {"author": "writer", "committee": "alice", "team": "tina", "other": "zed",
+          "failed-team": "fred"}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("role", list(ACTORS))
+def test_permission_matrix(command, role):
+    w = World(MATRIX_CONFIG)
+    w.gh.set_team("octo-org", "rfc-committee", ["tina"])
+    w.gh.set_team("octo-org", "broken-team", ["fred"])
+    w.gh.fail_team_lookup("octo-org", "broken-team")
+    w.opened()
+    cid = w.say(ACTORS[role], f"/rfc {command}")
+    name = command.split()[0]
+    allowed = role in ALLOWED.get(name, {"committee", "team"})
+    replies = [r for r in w.replies() if f"cvf:rfc-reply:{cid}:" in r]
+    if allowed:
+        # Done (reaction) or refused for the state or a guard — never for the person.
+        assert w.reactions(cid) or (replies and "Not done: only" not in replies[0]), \
+            (role, command)
+    else:
+        assert len(replies) == 1 and "Not done: only" in replies[0], (role, command)
+        assert f"/rfc {command}" in replies[0] and w.reactions(cid) == []
+
+
+def test_the_bot_itself_is_never_obeyed(world):
+    comment = world.gh.add_comment(world.number, "cvf-governance[bot]", "/rfc open\n/vote approve",
+                                   is_bot=True)
+    world.deliver_comment(comment.id, sender="cvf-governance[bot]")
+    assert world.labels() == ["rfc: draft"]
+    assert [r for r in world.replies() if "in response to" in r] == []
+    assert "| approve | 0 | 0 |" in world.status()

@@ -177,10 +177,12 @@ class Snapshot:
     discussion: Discussion
     committee: Committee
     authors: tuple[str, ...]
+    own: list[Comment] = field(default_factory=list)  # comments this bot wrote
 
     def bot_comment_with(self, marker: str) -> Comment | None:
-        for comment in self.comments:
-            if comment.author_is_bot and marker in comment.body:
+        """This bot's comment starting with ``marker`` (no user or other app can fake it)."""
+        for comment in self.own:
+            if comment.body.startswith(marker):
                 return comment
         return None
 
@@ -237,7 +239,7 @@ def _read(gh: GitHubPort, config: Config, pull: PullRequest, path: str,
     return Snapshot(pull=pull, path=path, text=text, document=document,
                     lint_errors=lint_errors, comments=comments, status_comment=status_comment,
                     ledger=ledger, signals=signals, discussion=discussion,
-                    committee=committee, authors=authors)
+                    committee=committee, authors=authors, own=own)
 
 
 def _period_length(config: Config, rfc_type: str | None) -> timedelta:

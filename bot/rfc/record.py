@@ -85,7 +85,7 @@ class Ledger:
 
     def encode(self) -> str:
         """A hidden HTML comment; ``<`` and ``>`` are escaped so user text cannot close it."""
-        data = json.dumps({"v": 1, "entries": [asdict(e) for e in self.entries]},
+        data = json.dumps({"v": 1, "entries": [_compact(e) for e in self.entries]},
                           separators=(",", ":"), sort_keys=True, ensure_ascii=True)
         data = data.replace("<", "\\u003c").replace(">", "\\u003e")
         return f"<!-- {LEDGER_MARKER} {data} -->"
@@ -104,6 +104,20 @@ class Ledger:
         except (ValueError, TypeError, AttributeError):
             return cls()
         return cls(entries)
+
+
+_DEFAULTS = {f.name: f.default for f in fields(Entry)}
+_REFUSED_KEEP = frozenset({"key", "command", "by", "at", "outcome", "comment_id"})
+
+
+def _compact(entry: Entry) -> dict[str, object]:
+    """Only what replay needs: defaults are left out, and a refused command (already
+    answered) keeps just its identity, so a flood of bad commands cannot fill the comment."""
+    data = asdict(entry)
+    if entry.outcome == REFUSED:
+        data = {k: v for k, v in data.items() if k in _REFUSED_KEEP}
+    return {k: v for k, v in data.items() if k in ("key", "command", "by", "at", "outcome")
+            or v != _DEFAULTS.get(k)}
 
 
 @dataclass(frozen=True)

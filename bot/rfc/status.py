@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bot.errors import CvfError
 from bot.rfc.discussion import Discussion
 from bot.rfc.lifecycle import (
     ACCEPTED,
@@ -29,6 +30,13 @@ from bot.templating import render
 STATUS_MARKER = "<!-- cvf:rfc-status -->"
 MAX_VOTER_ROWS = 200
 MAX_THREAD_ROWS = 30
+MAX_NAMES = 50
+
+
+def _capped(names: list[str]) -> list[str]:
+    if len(names) <= MAX_NAMES:
+        return names
+    return [*names[:MAX_NAMES], f"and {len(names) - MAX_NAMES} more"]
 
 
 @dataclass
@@ -47,6 +55,7 @@ class StatusView:
     hidden_voters: int
     not_voted: list[str]
     conflicting: list[dict[str, Any]]
+    more_conflicting: int
     outcome: dict[str, Any]
     concerns: list[dict[str, Any]]
     discussion: dict[str, Any]
@@ -145,8 +154,10 @@ def build_view(*, number: int, title: str, rfc_path: str, rfc_type: str, state: 
         state_label=labels.get(state, state_word(state)), period_ends=ends_text,
         days_left=days_left(now, period_ends) if state == OPEN else None,
         rule=tally.rule.describe(), rows=rows, voters=voters[:MAX_VOTER_ROWS],
-        hidden_voters=max(0, len(voters) - MAX_VOTER_ROWS), not_voted=tally.binding_not_voted,
-        conflicting=[v for v in voters if str(v["vote"]).startswith("conflicting")],
+        hidden_voters=max(0, len(voters) - MAX_VOTER_ROWS),
+        not_voted=_capped(tally.binding_not_voted),
+        conflicting=[v for v in voters if str(v["vote"]).startswith("conflicting")][:MAX_NAMES],
+        more_conflicting=max(0, len(tally.conflicting) - MAX_NAMES),
         outcome={"quorum": outcome.quorum, "count": outcome.quorum_count,
                  "quorum_met": outcome.quorum_met,
                  "rate": format_share(rate) if rate is not None else "n/a",
@@ -173,5 +184,10 @@ def render_status(view: StatusView) -> str:
         view.hidden_voters += max(0, len(view.voters) - 20)
         view.voters = view.voters[:20]
         view.threads = view.threads[:5]
+        view.history = []
         body = render("rfc/status-comment.md.j2", v=view, marker=STATUS_MARKER)
+    if len(body) > limit:
+        raise CvfError(f"the RFC status comment would be {len(body)} characters, over "
+                       f"GitHub's limit", hint="the ledger of commands is too long; "
+                       "start a new pull request for this RFC")
     return body

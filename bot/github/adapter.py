@@ -20,8 +20,7 @@ from urllib.parse import quote
 import requests
 from github import Github, GithubException
 from github.GithubException import RateLimitExceededExceedsMaxWait
-from github.GithubObject import NotSet
-from github.Issue import Issue as GhIssue
+from github.GithubObject import NonCompletableGithubObject, NotSet
 from github.NamedUser import NamedUser
 from github.PaginatedList import PaginatedList
 from github.Reaction import Reaction as GhReaction
@@ -60,6 +59,18 @@ DRY_RUN_SHA = "dry-run"
 PERM_ISSUES = "issues: write (pull-requests: write for a pull request)"
 PERM_CHECKS = "checks: write"
 PERM_CONTENTS = "contents: write"
+
+
+class _Raw(NonCompletableGithubObject):
+    """A listed item kept as GitHub's JSON. PyGithub's lazy ``Issue`` fetches the whole
+    issue again when asked for a key GitHub omits (``pull_request`` on a plain issue);
+    reading the dict costs nothing."""
+
+    def _initAttributes(self) -> None:
+        return None
+
+    def _useAttributes(self, attributes: Any) -> None:
+        return None
 
 
 class _Conflict(Exception):
@@ -280,20 +291,23 @@ class PyGithubAdapter:
     def search_open_pulls(self, label: str) -> list[int]:
         # The issues list filtered by label is exact and immediate; the search API lags.
         with self._errors(f"listing open pull requests labelled {label!r}"):
-            issues = self._list(GhIssue, f"{self._path}/issues",
-                                {"state": "open", "labels": label})
-            return sorted(i.number for i in issues if i.pull_request is not None)
+            issues = self._list(_Raw, f"{self._path}/issues", {"state": "open", "labels": label})
+            return sorted(int(i.raw_data["number"]) for i in issues
+                          if i.raw_data.get("pull_request"))
 
     def find_issue(self, marker: str) -> Issue | None:
         with self._errors("looking for the bot's tracking issue"):
-            issues = self._list(GhIssue, f"{self._path}/issues",
+            issues = self._list(_Raw, f"{self._path}/issues",
                                 {"state": "open", "creator": self.bot_login})
-            for i in issues:
-                if (i.pull_request is None and self._is_me(_login(i.user))
-                        and (i.body or "").startswith(marker)):
-                    return Issue(number=i.number, title=i.title or "", body=i.body or "",
-                                 state=i.state, labels=tuple(lb.name for lb in i.labels),
-                                 author=_login(i.user))
+            for item in issues:
+                i = item.raw_data
+                author = str((i.get("user") or {}).get("login", ""))
+                body = str(i.get("body") or "")
+                if not i.get("pull_request") and self._is_me(author) and body.startswith(marker):
+                    return Issue(number=int(i["number"]), title=str(i.get("title") or ""),
+                                 body=body, state=str(i.get("state", "open")),
+                                 labels=tuple(str(lb["name"]) for lb in i.get("labels", [])),
+                                 author=author)
         return None
 
     def list_workflow_runs(self, since: datetime | None = None) -> list[WorkflowRun]:

@@ -471,12 +471,13 @@ class GitHubSimulator:
         for name, value in headers.items():
             h.send_header(name, value)
         h.send_header("Content-Length", str(len(payload)))
-        h.end_headers()
-        if payload:
-            h.wfile.write(payload)
+        # Logged before the answer leaves, so a client that got it finds it in the log.
         entry.status = status
         entry.ms = (time.perf_counter() - started) * 1000
         self._log_request(entry)
+        h.end_headers()
+        if payload:
+            h.wfile.write(payload)
 
 
 class _Handler(BaseHTTPRequestHandler):

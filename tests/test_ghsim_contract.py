@@ -177,13 +177,7 @@ def test_fake_and_adapter_agree(fake_side: Side, adapter_side: Side,
     assert fake_writes == real_writes
 
 
-# The adapter reads ``Issue.pull_request`` on listed issues; GitHub leaves that key out of
-# plain issues, so PyGithub fetches each such issue again (one extra GET per issue).
-EXTRA_GETS = pytest.mark.xfail(strict=False, reason="adapter at b5cf2c5 re-fetches listed issues")
-COUNTED = [pytest.param(s, marks=EXTRA_GETS) if s is tracking_issue else s for s in SCENARIOS]
-
-
-@pytest.mark.parametrize("scenario", COUNTED, ids=[s.__name__ for s in SCENARIOS])
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.__name__ for s in SCENARIOS])
 def test_fake_counts_requests_like_the_adapter(fake_side: Side, adapter_side: Side,
                                                scenario: Callable[[Side], Any]) -> None:
     assert run(fake_side, scenario)[2] == run(adapter_side, scenario)[2]

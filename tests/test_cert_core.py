@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.certification.bank import parse_answer_key, parse_bank
 from bot.certification.documents import DocumentError
@@ -328,3 +330,35 @@ def test_result_rows_never_single_out_one_question(program, bank):
         assert sum(row.correct for row in rows) == result.correct
         covered = [o for row in rows for o in row.objectives]
         assert sorted(covered) == sorted(o.objective for o in result.objectives)
+
+
+@given(st.lists(st.tuples(st.sampled_from("abcdefgh"), st.integers(0, 100)), max_size=8,
+                unique_by=lambda g: g[0]),
+       st.integers(1, 4), st.integers(0, 30), st.randoms())
+def test_consensus_is_independent_of_order(raw, required, spread, rnd):
+    grades = [grade(name, float(score)) for name, score in raw]
+    shuffled = list(grades)
+    rnd.shuffle(shuffled)
+    a = consensus(grades, required=required, spread=spread)
+    b = consensus(shuffled, required=required, spread=spread)
+    assert (a.status, a.score, sorted(a.agreeing)) == (b.status, b.score, sorted(b.agreeing))
+    if a.status == "agreed":
+        scores = [g.weighted for g in grades if g.reviewer in a.agreeing]
+        assert len(scores) >= required and max(scores) - min(scores) <= spread
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=50)
+@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=39),
+       st.integers(1, 5), st.integers(1, 12))
+def test_any_draw_is_a_valid_paper(program, bank, login, attempt, per_module):
+    level = program.level("foundation")
+    paper = draw_exam(bank, level, login, attempt, per_module)
+    ids = [i.question_id for i in paper.items]
+    assert len(ids) == len(set(ids))
+    for module in level.modules:
+        available = len(bank.by_module(module.id))
+        assert sum(1 for i in paper.items if i.module == module.id) == min(per_module, available)
+    for item in paper.items:
+        assert sorted(c.option for c in item.choices) == sorted(
+            o for o, _ in bank.get(item.question_id).options)  # type: ignore[union-attr]
+    assert draw_exam(bank, level, login, attempt, per_module) == paper

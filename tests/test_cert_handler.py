@@ -55,6 +55,7 @@ def event(name: str, action: str, payload: dict[str, Any], *, now: datetime = NO
           config: str = CONFIG) -> Event:
     payload["action"] = action
     payload["repository"]["full_name"] = "octo-org/governance"
+    payload["repository"]["html_url"] = "https://github.com/octo-org/governance"
     return Event(name=name, payload=payload, config=parse_config(config), now=now)
 
 
@@ -182,7 +183,7 @@ def test_pr_submission_is_graded_at_once_and_certified(gh):
     for item in paper("alice").items:  # never which answer was right
         assert item.question_id not in text
     cert_path = "certification/certificates/alice-foundation-1.json"
-    assert cert_path in text
+    assert f"https://github.com/octo-org/governance/blob/main/{cert_path}" in text
     credential = gh.file_text(cert_path)
     assert credential is not None
     result = verify_credential(credential, public_key=load_public_key(PUBLIC), now=NOW)

@@ -327,6 +327,11 @@ class _Context:
         else:
             self._start_review(level, attempt, data, registry)
 
+    def _repo_url(self) -> str:
+        repository = self.event.payload.get("repository") or {}
+        url = repository.get("html_url")
+        return str(url) if url else f"https://github.com/{self.gh.repo}"
+
     def _submission_ref(self) -> str:
         return f"#{self.number}"
 
@@ -383,8 +388,8 @@ class _Context:
         body = render("certification/result.md", marker=marker, level=level, attempt=attempt,
                       candidate=mention(self.login), passed=passed, score=score,
                       objectives=objectives, scenario=scenario, certificate=certificate,
-                      certificate_url=f"../blob/{self.gh.default_branch()}/{certificate}"
-                      if certificate else "",
+                      certificate_url=f"{self._repo_url()}/blob/{self.gh.default_branch()}/"
+                                      f"{certificate}" if certificate else "",
                       certificate_problem=problem, retake_from=iso(graded + cooldown))
         self.gh.upsert_sticky_comment(self.number, marker, body)
 

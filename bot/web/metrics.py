@@ -43,11 +43,12 @@ def create_blueprint(config: Config, state: Any = None) -> Blueprint:
     public_read = bool(settings["server"]["public_read"])
     poll = max(0.05, parse_duration(settings["server"]["stream_poll"]).total_seconds())
     clock: Callable[[], datetime] = getattr(state, "clock", None) or utcnow
+    environ = getattr(state, "env", None) or os.environ
 
     def refuse(write: bool) -> Response | None:
         if not write and public_read:
             return None
-        expected = os.environ.get(token_env, "")
+        expected = str(environ.get(token_env, ""))
         if not expected:
             return _json(503, {"error": f"the metrics API is off: set {token_env} to a secret "
                                         "token and send it as `Authorization: Bearer <token>`"})

@@ -31,7 +31,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from bot.config import Config, load_config
 from bot.errors import CvfError
 from bot.events import Event, Router, load_handlers, utcnow
-from bot.github.delivery import RepoConfigCache, dispatch, plan
+from bot.github.delivery import RepoConfigCache, close_port, dispatch, plan
 from bot.github.factory import GitHubFactory, factory_from_config
 from bot.github.port import CallStats, GitHubError
 from bot.github.signature import verify
@@ -214,6 +214,8 @@ def _handle_delivery(state: AppState) -> Response:
     except GitHubError as exc:
         return reply(502, "github_error", {"error": str(exc)}, stats=stats, error=str(exc),
                      **meta)
+    finally:
+        close_port(github)
     meta.update(handlers=outcome.handlers, stats=stats, outputs=event.outputs)
     if outcome.status == "failed":
         return reply(500, "handler_error", {"error": "a handler failed; see the bot's log"},

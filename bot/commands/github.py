@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -12,11 +11,12 @@ from typing import Any
 
 import click
 
+from bot.actionio import add_summary, set_output
 from bot.cli import CliState, pass_state
 from bot.durations import parse_duration
 from bot.errors import InputError
 from bot.events import Event, Router, load_handlers, utcnow
-from bot.github.delivery import dispatch, plan
+from bot.github.delivery import Outcome, close_port, dispatch, plan
 from bot.github.dryrun import format_writes
 from bot.github.factory import GitHubFactory, factory_from_config
 from bot.github.port import GitHubError
@@ -50,8 +50,10 @@ def handle_event(state: CliState, *, event_name: str | None, payload_path: str |
                  dry_run: bool, env: Mapping[str, str], router: Router,
                  factory: GitHubFactory | None = None,
                  clock: Callable[[], datetime] = utcnow,
-                 echo: Callable[[str], None] = click.echo) -> int:
-    """Run one event through the handlers; returns the exit code."""
+                 echo: Callable[[str], None] = click.echo,
+                 report: Callable[[Event, Outcome], None] | None = None) -> int:
+    """Run one event through the handlers; returns the exit code. ``report`` receives the
+    event (with the handlers' outputs) and the outcome instead of the runner files."""
     workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
     trusted = payload_path is None
     name = event_name or env.get("GITHUB_EVENT_NAME", "")
@@ -77,40 +79,31 @@ def handle_event(state: CliState, *, event_name: str | None, payload_path: str |
         return 0
     github = (factory or factory_from_config(state.config, env))(
         repo, event.installation_id, dry_run=dry_run)
-    outcome = dispatch(event, github, router)
+    try:
+        outcome = dispatch(event, github, router)
+    finally:
+        close_port(github)
     stats = github.stats
     echo(f"{outcome.status} {label} for {repo}: {len(outcome.handlers)} handler(s), "
          f"{stats.requests} API call(s), {stats.writes} write(s)"
          + (" (dry run: nothing was written)" if dry_run else ""))
     if dry_run and stats.write_log:
         echo(format_writes(stats.write_log))
-    write_action_files(event, env)
+    if report is not None:
+        report(event, outcome)
+    else:
+        write_action_files(event, env)
     for error in outcome.errors:
         echo(f"error: {error}")
     return 1 if outcome.errors else 0
 
 
-# A step summary larger than this is rejected by the runner.
-STEP_SUMMARY_LIMIT = 1024 * 1024
-
-
 def write_action_files(event: Event, env: Mapping[str, str]) -> None:
     """Hand the handlers' outputs and summary to the runner, when it asked for them."""
-    output_file = env.get("GITHUB_OUTPUT")
-    if output_file and event.outputs:
-        with open(output_file, "a", encoding="utf-8") as out:
-            for key, value in event.outputs.items():
-                delimiter = f"cvf_{secrets.token_hex(8)}"
-                out.write(f"{key}<<{delimiter}\n{value}\n{delimiter}\n")
-    summary_file = env.get("GITHUB_STEP_SUMMARY")
-    if summary_file and event.summary:
-        text = "\n\n".join(event.summary) + "\n"
-        if len(text.encode("utf-8")) > STEP_SUMMARY_LIMIT:
-            note = "\n\n(summary cut: it is longer than the 1 MiB GitHub allows)\n"
-            text = text.encode("utf-8")[: STEP_SUMMARY_LIMIT - 200].decode("utf-8", "ignore")
-            text += note
-        with open(summary_file, "a", encoding="utf-8") as out:
-            out.write(text)
+    for key, value in event.outputs.items():
+        set_output(key, value, env)
+    if event.summary:
+        add_summary("\n\n".join(event.summary), env)
 
 
 def register(cli: click.Group) -> None:

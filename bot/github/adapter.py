@@ -107,6 +107,10 @@ class PyGithubAdapter:
         self._path = f"/repos/{repo}"
         self._default_branch: str | None = None
 
+    def close(self) -> None:
+        """Release the HTTP connection pool (one per delivery, so it must not linger)."""
+        self._gh.close()
+
     def __repr__(self) -> str:
         return f"PyGithubAdapter({self.repo!r}, api_url={self.api_url!r}, dry_run={self.dry_run})"
 

@@ -88,7 +88,8 @@ class AppCredentials:
         owner, _, name = repo.partition("/")
         stats.requests += 1
         try:
-            installation = self.integration().get_repo_installation(owner, name)
+            with self.integration() as integration:
+                installation = integration.get_repo_installation(owner, name)
         except GithubException as exc:
             raise GitHubError(f"the GitHub App {self.app_id} is not installed on {repo} "
                               f"({exc.status}); install it on the repository",
@@ -108,7 +109,8 @@ class AppCredentials:
         stats.requests += 1
         stats.writes += 1
         try:
-            grant = self.integration().get_access_token(installation_id)
+            with self.integration() as integration:
+                grant = integration.get_access_token(installation_id)
         except GithubException as exc:
             raise GitHubError(f"cannot get an installation token for installation "
                               f"{installation_id} of app {self.app_id} ({exc.status}): check "
@@ -122,7 +124,8 @@ class AppCredentials:
         return grant.token
 
     def installations(self) -> list[int]:
-        return [installation.id for installation in self.integration().get_installations()]
+        with self.integration() as integration:
+            return [installation.id for installation in integration.get_installations()]
 
     def repositories(self, installation_id: int, stats: CallStats) -> list[str]:
         """Every repository an installation can see, for the ticker."""
@@ -136,7 +139,8 @@ class AppCredentials:
         pages = PaginatedList(Repository, client.requester, "/installation/repositories", None,
                               list_item="repositories")
         try:
-            return [repo.full_name for repo in pages]
+            with client:
+                return [repo.full_name for repo in pages]
         except GithubException as exc:
             raise GitHubError(f"cannot list the repositories of installation "
                               f"{installation_id} ({exc.status})", status=exc.status) from None

@@ -32,6 +32,13 @@ class Outcome:
     errors: list[str] = field(default_factory=list)
 
 
+def close_port(github: object) -> None:
+    """Adapters hold a connection pool; fakes have nothing to close."""
+    close = getattr(github, "close", None)
+    if callable(close):
+        close()
+
+
 def handler_name(func: Callable[..., Any]) -> str:
     return f"{func.__module__}.{getattr(func, '__qualname__', repr(func))}"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -418,3 +419,35 @@ def test_the_bot_itself_is_never_obeyed(world):
     assert world.labels() == ["rfc: draft"]
     assert [r for r in world.replies() if "in response to" in r] == []
     assert "| approve | 0 | 0 |" in world.status()
+
+
+def test_certification_level_makes_committee_votes_binding():
+    from pathlib import Path
+
+    w = World(CONFIG + "certification:\n  gates:\n    rfc_votes: {default: practitioner}\n")
+    program = Path(__file__).resolve().parent.parent / "certification" / "program.yml"
+    w.gh.put_file("certification/program.yml", program.read_text("utf-8"))
+    w.gh.put_file("certification/registry.json", json.dumps({
+        "version": 1, "attempts": [],
+        "certificates": [{"id": "c-1", "login": "alice", "level": "architect",
+                          "issued": "2026-01-01T00:00:00Z", "valid_until": None}]}))
+    w.opened()
+    w.say("writer", "/rfc open")
+    w.react("alice", "+1")
+    w.react("bob", "+1")
+    w.say("carol", "/rfc status")
+    status = w.status()
+    assert "binding with the practitioner certification or above" in status
+    assert "| approve | 1 | 1 |" in status
+    assert "Binding voters who have not voted:" not in status
+
+
+def test_certification_that_cannot_be_read_makes_no_vote_binding():
+    w = World(CONFIG + "certification:\n  gates:\n    rfc_votes: {default: practitioner}\n")
+    w.opened()
+    w.say("writer", "/rfc open")
+    w.react("alice", "+1")
+    w.say("carol", "/rfc status")
+    status = w.status()
+    assert "| approve | 0 | 1 |" in status
+    assert "certification could not be checked, so no vote is binding" in status

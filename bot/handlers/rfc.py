@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -151,13 +151,50 @@ def resolve_committee(gh: GitHubPort, config: Config,
     return result
 
 
-def roles_for(login: str, authors: Iterable[str], committee: Committee) -> frozenset[str]:
+def roles_for(login: str, authors: Iterable[str], committee: Committee,
+              certified: Callable[[str], bool] = lambda login: True) -> frozenset[str]:
     roles = set()
     if login.lower() in {a.lower() for a in authors}:
         roles.add(AUTHOR)
     if committee.has(login):
-        roles.update({COMMITTEE, BINDING_VOTER})
+        roles.add(COMMITTEE)
+        if certified(login):
+            roles.add(BINDING_VOTER)
     return frozenset(roles)
+
+
+def vote_level(config: Config, rfc_type: str | None) -> str | None:
+    """The certification a binding vote needs for this RFC type (``certification.gates``)."""
+    rules = config.section("certification").get("gates", {}).get("rfc_votes") or {}
+    level = rules.get(rfc_type or "", rules.get("default"))
+    return str(level) if level else None
+
+
+def certification_check(gh: GitHubPort, config: Config, now: datetime, rfc_type: str | None,
+                        errors: list[str]) -> Callable[[str], bool]:
+    """``check(login)``: does certification allow this login's vote to bind? Asks the
+    certification concern's one function; if it cannot answer, nobody's vote binds and
+    the status comment says why (never a silent pass)."""
+    if vote_level(config, rfc_type) is None:
+        return lambda login: True
+    from bot.handlers.certification import rfc_vote_check
+
+    check = rfc_vote_check(config, gh, now)
+    answers: dict[str, bool] = {}
+
+    def certified(login: str) -> bool:
+        key = login.lower()
+        if key not in answers:
+            try:
+                answers[key] = bool(check(login, rfc_type or "default"))
+            except (CvfError, GitHubError) as exc:
+                answers[key] = False
+                message = f"certification could not be checked, so no vote is binding: {exc}"
+                if message not in errors:
+                    errors.append(message)
+        return answers[key]
+
+    return certified
 
 
 # -- reading GitHub -----------------------------------------------------------------------
@@ -280,10 +317,14 @@ def _sync_once(gh: GitHubPort, config: Config, number: int, *, now: datetime,
     snap = _read(gh, config, pull, paths[0], cache)
     doc = snap.document
     rfc_type = doc.type if doc else None
-    rule = VoteRule.from_config(rfc, rfc_type)
+    rule = replace(VoteRule.from_config(rfc, rfc_type), binding_level=vote_level(config, rfc_type))
     permissions = permissions_from_config(rfc)
     period_length = _period_length(config, rfc_type)
-    binding = snap.committee.has
+    gate_errors: list[str] = []
+    certified = certification_check(gh, config, now, rfc_type, gate_errors)
+
+    def binding(login: str) -> bool:
+        return snap.committee.has(login) and certified(login)
 
     def bot(login: str) -> bool:
         return _is_bot_login(login, config)
@@ -293,7 +334,9 @@ def _sync_once(gh: GitHubPort, config: Config, number: int, *, now: datetime,
     def tally_until(cutoff: datetime | None) -> Tally:
         if cutoff not in tallies:
             tallies[cutoff] = tally(snap.signals, rule=rule, is_binding=binding,
-                                    period_ends=cutoff, binding_voters=snap.committee.shown,
+                                    period_ends=cutoff,
+                                    binding_voters=[m for m in snap.committee.shown
+                                                    if certified(m)],
                                     is_bot=bot)
         return tallies[cutoff]
 
@@ -314,7 +357,7 @@ def _sync_once(gh: GitHubPort, config: Config, number: int, *, now: datetime,
     for comment in snap.comments:
         if comment.author_is_bot or bot(comment.author):
             continue
-        roles = roles_for(comment.author, snap.authors, snap.committee)
+        roles = roles_for(comment.author, snap.authors, snap.committee, certified)
         for command in parse_commands(comment.body):
             if command.kind == "rfc" and command.error is None \
                     and command.name in LIFECYCLE_COMMANDS:
@@ -352,7 +395,7 @@ def _sync_once(gh: GitHubPort, config: Config, number: int, *, now: datetime,
                       period_ends=machine.period_ends, tally=current,
                       discussion=snap.discussion, unresolved=list(machine.unresolved),
                       resolved=resolved, late_concerns=outcome.late_concerns,
-                      errors=snap.committee.errors + snap.lint_errors,
+                      errors=snap.committee.errors + gate_errors + snap.lint_errors,
                       require_answered=bool(rfc["require_answered_threads"]), ledger=ledger)
     body = render_status(view)
     if snap.status_comment is None or snap.status_comment.body != body:

@@ -52,6 +52,7 @@ class VoteRule:
     quorum: int = 2
     threshold: float = 0.6667
     abstain_counts_toward_quorum: bool = True
+    binding_level: str | None = None  # certification a committee vote needs to be binding
 
     @classmethod
     def from_config(cls, rfc_config: Mapping[str, Any], rfc_type: str | None) -> VoteRule:
@@ -65,9 +66,13 @@ class VoteRule:
     def describe(self) -> str:
         abstain = "abstentions count toward it" if self.abstain_counts_toward_quorum \
             else "abstentions do not count toward it"
-        return (f"quorum {self.quorum} binding vote{'s' if self.quorum != 1 else ''} "
+        text = (f"quorum {self.quorum} binding vote{'s' if self.quorum != 1 else ''} "
                 f"({abstain}); accept when approve / (approve + reject + request changes) "
                 f"≥ {format_share(self.threshold)}")
+        if self.binding_level:
+            text += (f"; a committee member's vote is binding with the {self.binding_level} "
+                     f"certification or above")
+        return text
 
 
 def format_share(value: float) -> str:

@@ -105,11 +105,19 @@ def world() -> World:
 
 
 def test_opened_rfc_gets_status_label_and_green_check(world):
-    assert "## RFC status: rfc: draft" in world.status()
+    assert "## RFC status: Draft" in world.status()
     assert world.labels() == ["rfc: draft"]
     check = world.gh.check_run("cvf/rfc")
     assert check is not None and check.conclusion == "success"
     assert world.front()["status"] == "draft"
+
+
+def test_a_label_removed_by_hand_comes_back(world):
+    world.gh.remove_label(world.number, "rfc: draft")
+    handler.on_pull_request(world.event("pull_request", {
+        "action": "unlabeled", "number": world.number,
+        "pull_request": {"number": world.number}, "sender": {"login": "zed"}}), world.gh)
+    assert world.labels() == ["rfc: draft"]
 
 
 def test_author_opens_the_period_and_the_front_matter_follows(world):

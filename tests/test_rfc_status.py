@@ -32,7 +32,7 @@ def view(state="open_for_comment", signals=(), title="Title", ledger=None, conce
               binding_voters=["alice", "bob"])
     d = summarize([], [], rfc_path="rfcs/0001-x.md", authors=[], is_bot=lambda u: False)
     return build_view(number=7, title=title, rfc_path="rfcs/0001-x.md", rfc_type="standard",
-                      state=state, labels={}, now=now, period_ends=T0 + timedelta(days=3),
+                      state=state, now=now, period_ends=T0 + timedelta(days=3),
                       tally=t, discussion=d, unresolved=list(concerns), resolved=[],
                       late_concerns=[], errors=list(errors), require_answered=False,
                       ledger=ledger or Ledger())

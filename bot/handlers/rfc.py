@@ -391,7 +391,7 @@ def _sync_once(gh: GitHubPort, config: Config, number: int, *, now: datetime,
     # 2. The projections: status comment, labels, check run, front matter.
     resolved = sorted(n for n, done in machine.concerns.items() if done)
     view = build_view(number=number, title=pull.title, rfc_path=snap.path,
-                      rfc_type=rfc_type or "?", state=state, labels=rfc["labels"], now=now,
+                      rfc_type=rfc_type or "?", state=state, now=now,
                       period_ends=machine.period_ends, tally=current,
                       discussion=snap.discussion, unresolved=list(machine.unresolved),
                       resolved=resolved, late_concerns=outcome.late_concerns,
@@ -655,7 +655,7 @@ def _front_matter(gh: GitHubPort, config: Config, pull: PullRequest, snap: Snaps
 
 # -- routing ------------------------------------------------------------------------------
 @router.register("pull_request", "opened", "reopened", "synchronize", "edited", "closed",
-                 "ready_for_review")
+                 "ready_for_review", "labeled", "unlabeled")
 def on_pull_request(event: Event, gh: GitHubPort) -> None:
     number = int((event.payload.get("pull_request") or {}).get("number") or
                  event.payload.get("number") or 0)

@@ -31,6 +31,9 @@ STATUS_MARKER = "<!-- cvf:rfc-status -->"
 MAX_VOTER_ROWS = 200
 MAX_THREAD_ROWS = 30
 MAX_NAMES = 50
+STATE_TITLES = {DRAFT: "Draft", OPEN: "Open for comment", REVIEW: "In review",
+                ACCEPTED: "Accepted", REJECTED: "Rejected", WITHDRAWN: "Withdrawn",
+                POSTPONED: "Postponed"}
 
 
 def _capped(names: list[str]) -> list[str]:
@@ -112,7 +115,7 @@ def next_step(state: str, tally: Tally, unresolved: list[str], unanswered: int,
 
 
 def build_view(*, number: int, title: str, rfc_path: str, rfc_type: str, state: str,
-               labels: dict[str, str], now: datetime, period_ends: datetime | None,
+               now: datetime, period_ends: datetime | None,
                tally: Tally, discussion: Discussion, unresolved: list[str],
                resolved: list[str], late_concerns: list[str], errors: list[str],
                require_answered: bool, ledger: Ledger) -> StatusView:
@@ -151,7 +154,7 @@ def build_view(*, number: int, title: str, rfc_path: str, rfc_type: str, state: 
         + [{"name": c, "status": "resolved"} for c in resolved])
     return StatusView(
         number=number, title=title, rfc_path=rfc_path, rfc_type=rfc_type, state=state,
-        state_label=labels.get(state, state_word(state)), period_ends=ends_text,
+        state_label=STATE_TITLES.get(state, state_word(state)), period_ends=ends_text,
         days_left=days_left(now, period_ends) if state == OPEN else None,
         rule=tally.rule.describe(), rows=rows, voters=voters[:MAX_VOTER_ROWS],
         hidden_voters=max(0, len(voters) - MAX_VOTER_ROWS),

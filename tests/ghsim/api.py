@@ -55,9 +55,12 @@ class Reply:
 
 @dataclass
 class Page:
-    """A list the server cuts into pages; ``key`` wraps it as ``{total_count, key: [...]}``."""
+    """A list the server cuts into pages; only the page sent is rendered (with ``render``),
+    so listing a big repository stays cheap. ``key`` wraps the page as
+    ``{total_count, key: [...]}`` (search, check runs, workflow runs)."""
 
-    items: list[Json]
+    items: list[Any]
+    render: Callable[[Any], Json] | None = None
     key: str | None = None
     extra: dict[str, Json] = field(default_factory=dict)
 
@@ -358,7 +361,7 @@ def list_issues(ctx: Ctx, owner: str, name: str) -> Page:
              and (since is None or i.updated_at >= since)]
     found.sort(key=lambda i: (i.created_at, i.number),
                reverse=ctx.query.get("direction", "desc") == "desc")
-    return Page([render.issue(ctx.base, r, i) for i in found])
+    return Page(list(found), lambda i: render.issue(ctx.base, r, i))
 
 
 @route("POST", "{REPO}/issues")
@@ -442,7 +445,7 @@ def list_comments(ctx: Ctx, owner: str, name: str, number: str) -> Page:
     issue = ctx.issue(r, number)
     since = _since(ctx)
     found = [c for c in r.comments_on(issue.number) if since is None or c.updated_at >= since]
-    return Page([render.comment(ctx.base, r, c) for c in found])
+    return Page(list(found), lambda c: render.comment(ctx.base, r, c))
 
 
 @route("GET", r"{REPO}/issues/comments")
@@ -451,7 +454,7 @@ def list_repo_comments(ctx: Ctx, owner: str, name: str) -> Page:
     since = _since(ctx)
     found = sorted((c for c in r.comments.values()
                     if since is None or c.updated_at >= since), key=lambda c: c.id)
-    return Page([render.comment(ctx.base, r, c) for c in found])
+    return Page(list(found), lambda c: render.comment(ctx.base, r, c))
 
 
 @route("POST", r"{REPO}/issues/(?P<number>\d+)/comments")
@@ -499,9 +502,7 @@ def edit_comment(ctx: Ctx, owner: str, name: str, cid: str) -> Reply:
 def delete_comment(ctx: Ctx, owner: str, name: str, cid: str) -> Reply:
     r = ctx.repo(owner, name)
     comment = _comment(ctx, r, cid)
-    del r.comments[comment.id]
-    for rid in [rid for rid, x in r.reactions.items() if x.subject == ("comment", comment.id)]:
-        del r.reactions[rid]
+    r.delete_comment(comment.id)
     return Reply(204)
 
 
@@ -524,9 +525,9 @@ def list_reactions(ctx: Ctx, owner: str, name: str, kind: str, ident: str) -> Pa
     r = ctx.repo(owner, name)
     subject = _subject(ctx, r, kind, ident)
     wanted = ctx.query.get("content")
-    found = [x for x in r.reactions.values()
-             if x.subject == subject and (wanted is None or x.content == wanted)]
-    return Page([render.reaction(ctx.base, r, x) for x in sorted(found, key=lambda x: x.id)])
+    found = [x for x in r.reactions_by_subject.get(subject, {}).values()
+             if wanted is None or x.content == wanted]
+    return Page(sorted(found, key=lambda x: x.id), lambda x: render.reaction(ctx.base, r, x))
 
 
 @route("POST", REACTION_TARGET + "/reactions")
@@ -550,7 +551,7 @@ def delete_reaction(ctx: Ctx, owner: str, name: str, kind: str, ident: str,
     reaction = r.reactions.get(int(rid))
     if reaction is None or reaction.subject != subject:
         raise not_found()
-    del r.reactions[reaction.id]
+    r.delete_reaction(reaction.id)
     return Reply(204)
 
 
@@ -558,8 +559,8 @@ def delete_reaction(ctx: Ctx, owner: str, name: str, kind: str, ident: str,
 @route("GET", "{REPO}/labels")
 def list_labels(ctx: Ctx, owner: str, name: str) -> Page:
     r = ctx.repo(owner, name)
-    return Page([render.label(ctx.base, r, x)
-                 for x in sorted(r.labels.values(), key=lambda x: x.name.lower())])
+    return Page(sorted(r.labels.values(), key=lambda x: x.name.lower()),
+                lambda x: render.label(ctx.base, r, x))
 
 
 def _valid_color(color: Json) -> bool:
@@ -631,7 +632,7 @@ def delete_label(ctx: Ctx, owner: str, name: str, label: str) -> Reply:
 def list_issue_labels(ctx: Ctx, owner: str, name: str, number: str) -> Page:
     r = ctx.repo(owner, name)
     issue = ctx.issue(r, number)
-    return Page([render.label(ctx.base, r, r.add_label(n)) for n in issue.labels])
+    return Page(list(issue.labels), lambda n: render.label(ctx.base, r, r.add_label(n)))
 
 
 def _requested_labels(ctx: Ctx) -> list[str]:
@@ -688,7 +689,7 @@ def list_pulls(ctx: Ctx, owner: str, name: str) -> Page:
              and (state == "all" or i.state == state)
              and (base is None or i.pull.base_ref == base)]
     found.sort(key=lambda i: i.number, reverse=True)
-    return Page([render.pull(ctx.base, r, i) for i in found])
+    return Page(list(found), lambda i: render.pull(ctx.base, r, i))
 
 
 @route("GET", r"{REPO}/pulls/(?P<number>\d+)")
@@ -710,7 +711,7 @@ def list_pull_files(ctx: Ctx, owner: str, name: str, number: str) -> Page:
     r = ctx.repo(owner, name)
     issue = ctx.pull(r, number)
     assert issue.pull is not None
-    return Page([render.pull_file(ctx.base, r, issue, f) for f in issue.pull.files])
+    return Page(list(issue.pull.files), lambda f: render.pull_file(ctx.base, r, issue, f))
 
 
 @route("GET", r"{REPO}/pulls/(?P<number>\d+)/comments")
@@ -719,7 +720,7 @@ def list_review_comments(ctx: Ctx, owner: str, name: str, number: str) -> Page:
     issue = ctx.pull(r, number)
     found = sorted((c for c in r.review_comments.values() if c.number == issue.number),
                    key=lambda c: c.id)
-    return Page([render.review_comment(ctx.base, r, c) for c in found])
+    return Page(list(found), lambda c: render.review_comment(ctx.base, r, c))
 
 
 @route("POST", r"{REPO}/pulls/(?P<number>\d+)/comments")
@@ -758,7 +759,7 @@ def list_reviews(ctx: Ctx, owner: str, name: str, number: str) -> Page:
     issue = ctx.pull(r, number)
     found = sorted((v for v in r.reviews.values() if v.number == issue.number),
                    key=lambda v: v.id)
-    return Page([render.review(ctx.base, r, v) for v in found])
+    return Page(list(found), lambda v: render.review(ctx.base, r, v))
 
 
 @route("POST", r"{REPO}/pulls/(?P<number>\d+)/reviews")
@@ -864,7 +865,7 @@ def list_check_runs(ctx: Ctx, owner: str, name: str, ref: str) -> Page:
     found = [c for c in r.check_runs.values() if c.head_sha == sha
              and (wanted is None or c.name == wanted) and (status is None or c.status == status)]
     found.sort(key=lambda c: c.id, reverse=True)
-    return Page([render.check_run(ctx.base, r, c) for c in found], key="check_runs")
+    return Page(list(found), lambda c: render.check_run(ctx.base, r, c), key="check_runs")
 
 
 # -- teams and orgs --------------------------------------------------------------------
@@ -892,7 +893,7 @@ def get_org(ctx: Ctx, org: str) -> Reply:
 @route("GET", r"/orgs/(?P<org>[^/]+)/teams")
 def list_teams(ctx: Ctx, org: str) -> Page:
     teams = [t for (o, _), t in sorted(ctx.world.teams.items()) if o == org.lower()]
-    return Page([render.team(ctx.base, t, ctx.world.org(org).id) for t in teams])
+    return Page(list(teams), lambda t: render.team(ctx.base, t, ctx.world.org(org).id))
 
 
 @route("GET", r"/orgs/(?P<org>[^/]+)/teams/(?P<slug>[^/]+)")
@@ -906,7 +907,7 @@ def _members_page(ctx: Ctx, team: Team) -> Page:
     logins = {"member": [m for m in team.members if m not in team.maintainers],
               "maintainer": team.maintainers}.get(role, team.members + [
                   m for m in team.maintainers if m not in team.members])
-    return Page([render.user(ctx.base, ctx.world.user(m)) for m in logins])
+    return Page(list(logins), lambda m: render.user(ctx.base, ctx.world.user(m)))
 
 
 def _membership(ctx: Ctx, team: Team, login: str) -> Reply:
@@ -1021,15 +1022,14 @@ def search_issues(ctx: Ctx) -> Page:
         else:
             words.append(term.lower())
     pool = repos or list(ctx.world.repos.values())
-    items = []
+    hits: list[tuple[Repo, IssueRec]] = []
     for r in pool:
         for i in sorted(r.issues.values(), key=lambda i: i.number, reverse=True):
             text = f"{i.title}\n{i.body or ''}".lower()
             if all(f(i) for f in filters) and all(w in text for w in words):
-                data = render.issue(ctx.base, r, i)
-                data["score"] = 1.0
-                items.append(data)
-    return Page(items, key="items", extra={"incomplete_results": False})
+                hits.append((r, i))
+    return Page(hits, lambda hit: {**render.issue(ctx.base, *hit), "score": 1.0}, key="items",
+                extra={"incomplete_results": False})
 
 
 # -- workflow runs ---------------------------------------------------------------------
@@ -1068,4 +1068,4 @@ def list_workflow_runs(ctx: Ctx, owner: str, name: str) -> Page:
             runs = [w for w in runs if str(getattr(w, attr)) == ctx.query[key]
                     or (key == "status" and w.conclusion == ctx.query[key])]
     runs.sort(key=lambda w: (w.created_at, w.id), reverse=True)
-    return Page([render.workflow_run(ctx.base, r, w) for w in runs], key="workflow_runs")
+    return Page(list(runs), lambda w: render.workflow_run(ctx.base, r, w), key="workflow_runs")

@@ -130,7 +130,7 @@ def label(base: str, r: Repo, lab: Label) -> Json:
 
 
 def reaction_rollup(base: str, r: Repo, path: str, subject: tuple[str, int]) -> Json:
-    mine = [x for x in r.reactions.values() if x.subject == subject]
+    mine = list(r.reactions_by_subject.get(subject, {}).values())
     data: Json = {"url": f"{base}/repos/{r.full_name}/{path}/reactions",
                   "total_count": len(mine)}
     for content in REACTIONS:
@@ -149,7 +149,7 @@ def issue(base: str, r: Repo, i: IssueRec) -> Json:
         "id": i.id, "node_id": NODE_ID, "number": i.number, "title": i.title,
         "user": user(base, r.world.user(i.user)), "labels": labels, "state": i.state,
         "locked": False, "assignee": None, "assignees": [], "milestone": None,
-        "comments": sum(1 for c in r.comments.values() if c.number == i.number),
+        "comments": len(r.comments_by_issue.get(i.number, {})),
         "created_at": ts(i.created_at), "updated_at": ts(i.updated_at),
         "closed_at": ts(i.closed_at), "author_association": _association(r, i.user),
         "active_lock_reason": None, "body": i.body,
@@ -209,7 +209,7 @@ def pull(base: str, r: Repo, i: IssueRec) -> Json:
         "active_lock_reason": None, "merged": p.merged,
         "mergeable": None if p.merged else True, "rebaseable": True,
         "mergeable_state": "clean", "merged_by": None,
-        "comments": sum(1 for c in r.comments.values() if c.number == i.number),
+        "comments": len(r.comments_by_issue.get(i.number, {})),
         "review_comments": sum(1 for c in r.review_comments.values()
                                if c.number == i.number),
         "maintainer_can_modify": p.maintainer_can_modify,

@@ -378,6 +378,8 @@ class GitHubSimulator:
         total = len(page.items)
         last = max(-(-total // per_page), 1)
         items = page.items[(number - 1) * per_page: number * per_page]
+        if page.render is not None:
+            items = [page.render(item) for item in items]
         headers: dict[str, str] = {}
         if last > 1:
             kept = [(k, v) for k, v in pairs if k != "page"]
@@ -483,6 +485,9 @@ class GitHubSimulator:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 60  # idle keep-alive connections close after a minute
+    # Headers and body go out as two writes; with Nagle on, keep-alive clients wait ~40 ms
+    # for a delayed ACK on every request.
+    disable_nagle_algorithm = True
     sim: GitHubSimulator
 
     def _any(self) -> None:

@@ -202,6 +202,9 @@ class Repo:
         self.commits: list[CommitRec] = []
         self.issues: dict[int, IssueRec] = {}
         self.comments: dict[int, CommentRec] = {}
+        # Indexes, so a long-running load test does not slow down as comments pile up.
+        self.comments_by_issue: dict[int, dict[int, CommentRec]] = {}
+        self.reactions_by_subject: dict[tuple[str, int], dict[int, ReactionRec]] = {}
         self.review_comments: dict[int, ReviewCommentRec] = {}
         self.reviews: dict[int, ReviewRec] = {}
         self.reactions: dict[int, ReactionRec] = {}
@@ -292,7 +295,23 @@ class Repo:
             comment = CommentRec(self.world.new_id(), number, self.world.user(author).login,
                                  body, when, when)
             self.comments[comment.id] = comment
+            self.comments_by_issue.setdefault(number, {})[comment.id] = comment
             return comment
+
+    def delete_comment(self, comment_id: int) -> None:
+        """Remove an issue comment and its reactions (as if someone deleted it)."""
+        with self.world.lock:
+            comment = self.comments.pop(comment_id, None)
+            if comment is not None:
+                self.comments_by_issue.get(comment.number, {}).pop(comment_id, None)
+            for rid in self.reactions_by_subject.pop(("comment", comment_id), {}):
+                self.reactions.pop(rid, None)
+
+    def delete_reaction(self, reaction_id: int) -> None:
+        with self.world.lock:
+            reaction = self.reactions.pop(reaction_id, None)
+            if reaction is not None:
+                self.reactions_by_subject.get(reaction.subject, {}).pop(reaction_id, None)
 
     def add_review_comment(self, number: int, author: str, body: str, *,
                            path: str = "README.md", in_reply_to_id: int | None = None,
@@ -335,13 +354,14 @@ class Repo:
             else:
                 raise ValueError("give number=, comment_id= or review_comment_id=")
             login = self.world.user(user).login
-            for existing in self.reactions.values():
-                if (existing.subject == subject and existing.content == content
-                        and existing.user.lower() == login.lower()):
+            bucket = self.reactions_by_subject.setdefault(subject, {})
+            for existing in bucket.values():
+                if existing.content == content and existing.user.lower() == login.lower():
                     return existing, False
             reaction = ReactionRec(self.world.new_id(), subject, login, content,
                                    self.world.now())
             self.reactions[reaction.id] = reaction
+            bucket[reaction.id] = reaction
             return reaction, True
 
     def set_permission(self, login: str, permission: str) -> None:
@@ -380,8 +400,7 @@ class Repo:
 
     def comments_on(self, number: int) -> list[CommentRec]:
         with self.world.lock:
-            return sorted((c for c in self.comments.values() if c.number == number),
-                          key=lambda c: c.id)
+            return list(self.comments_by_issue.get(number, {}).values())
 
     def labels_on(self, number: int) -> list[str]:
         with self.world.lock:
@@ -389,9 +408,9 @@ class Repo:
 
     def reactions_on(self, *, number: int | None = None,
                      comment_id: int | None = None) -> list[ReactionRec]:
-        subject = ("issue", number) if number is not None else ("comment", comment_id)
+        subject = ("issue", number) if number is not None else ("comment", comment_id or 0)
         with self.world.lock:
-            return [r for r in self.reactions.values() if r.subject == subject]
+            return list(self.reactions_by_subject.get(subject, {}).values())
 
     def file_text(self, path: str, ref: str | None = None) -> str | None:
         with self.world.lock:

@@ -75,7 +75,8 @@ def test_unknown_skill_suggests_the_close_one(repo):
 
 def test_needs_exactly_one_target(repo):
     result = run(repo)
-    assert result.exit_code == 1 and "give exactly one of --skill ID or --pr N" in result.output
+    assert result.exit_code == 1
+    assert "give exactly one of --skill ID, --batch FILE or --pr N" in result.output
 
 
 def test_bad_risk_is_a_clear_error(repo):
@@ -163,3 +164,29 @@ def test_store_flag_appends_the_record_to_the_metrics_store(repo):
     assert [(r["skill"], r["decision"], r["agent"]) for r in rows] == [
         ("deploy-prod", "approval_required", "executor-1"),
         ("docs", "auto_execute", "executor-1")]  # docs needs no capability: any agent
+
+
+def test_batch_is_routed_urgent_first(repo, tmp_path):
+    batch = tmp_path / "batch.json"
+    batch.write_text(json.dumps([{"skill": "deploy-prod", "priority": "low"},
+                                 {"skill": "deploy-prod", "priority": "urgent"},
+                                 {"skill": "deploy-prod", "region": "us"}]))
+    result = run(repo, "--batch", str(batch), "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert [(d["priority"], d["agent_id"]) for d in data] == [
+        ("low", "executor-1"), ("urgent", "executor-1"), ("normal", "executor-2")]
+    # Routed urgent, normal, low: urgent takes idle executor-1, the us-only one takes
+    # executor-2, and low finds both equally busy (the tie goes to the first id).
+    text = run(repo, "--batch", str(batch))
+    assert "deploy-prod: R2 -> approval_required (urgent)" in text.output
+
+
+def test_batch_errors_name_the_item(repo, tmp_path):
+    batch = tmp_path / "batch.json"
+    batch.write_text(json.dumps([{"skill": "docs"}, {"skill": "docs", "prio": "urgent"}]))
+    result = run(repo, "--batch", str(batch))
+    assert result.exit_code == 1
+    assert "batch.json: [1]: unknown key 'prio'" in result.output
+    batch.write_text(json.dumps([{"skill": "docs", "risk": "R8"}]))
+    assert 'expected a risk level' in run(repo, "--batch", str(batch)).output

@@ -24,6 +24,9 @@ from bot.routing.registry import load_registries
 def register(cli: click.Group) -> None:
     @cli.command("route")
     @click.option("--skill", "skill_id", metavar="ID", help="Skill to route (from routing.skills).")
+    @click.option("--batch", "batch_path", metavar="FILE", type=click.Path(dir_okay=False),
+                  help="Route a JSON list of requests ({skill, risk, capabilities, priority, "
+                       "labels, region, exclude, max_cost}) urgent-first, load carried over.")
     @click.option("--pr", "pr_number", type=int, metavar="N",
                   help="Evaluate pull request N as the cvf/routing gate would (reads GitHub, "
                        "writes nothing).")
@@ -31,7 +34,8 @@ def register(cli: click.Group) -> None:
     @click.option("--capability", "capabilities", multiple=True, metavar="NAME",
                   help="Required capability (repeatable); replaces the skill's own list.")
     @click.option("--priority", type=click.Choice(["low", "normal", "high", "urgent"]),
-                  default="normal", show_default=True)
+                  default="normal", show_default=True,
+                  help="Request priority (orders a --batch; shown in the result).")
     @click.option("--label", "labels", multiple=True, metavar="LABEL",
                   help="Only agents with this label (repeatable).")
     @click.option("--region", metavar="REGION", help="Only agents in this region.")
@@ -51,7 +55,8 @@ def register(cli: click.Group) -> None:
                   help="Also append the execution record to the metrics store "
                        "(metrics.store).")
     @pass_state
-    def route_command(state: CliState, skill_id: str | None, pr_number: int | None,
+    def route_command(state: CliState, skill_id: str | None, batch_path: str | None,
+                      pr_number: int | None,
                       risk: str | None, capabilities: tuple[str, ...], priority: str,
                       labels: tuple[str, ...], region: str | None, excluded: tuple[str, ...],
                       max_cost: float | None, health: bool, repo: str | None, fmt: str,
@@ -63,9 +68,12 @@ def register(cli: click.Group) -> None:
         cvf route --skill deploy-prod --risk R3 --format json
         cvf route --pr 42 --repo my-org/my-repo
         """
-        if (skill_id is None) == (pr_number is None):
-            raise InputError("give exactly one of --skill ID or --pr N",
+        if sum(x is not None for x in (skill_id, pr_number, batch_path)) != 1:
+            raise InputError("give exactly one of --skill ID, --batch FILE or --pr N",
                              hint="e.g. `cvf route --skill deploy-prod` or `cvf route --pr 42`")
+        if batch_path is not None:
+            _route_batch(state, batch_path, fmt, health)
+            return
         if pr_number is not None:
             _route_pull(state, pr_number, repo, fmt, output, to_store)
             return
@@ -92,8 +100,62 @@ def register(cli: click.Group) -> None:
             click.echo(format_result(result))
 
 
+_BATCH_KEYS = {"skill", "risk", "capabilities", "priority", "labels", "region", "exclude",
+               "max_cost"}
+
+
+def read_batch(path: str) -> list[RoutingRequest]:
+    """A JSON list of request objects; each problem names the item and the key."""
+    try:
+        data = json.loads(Path(path).read_text("utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise InputError(f"{path} is not JSON: {exc}", where=path) from None
+    if not isinstance(data, list):
+        raise InputError("expected a JSON list of requests", where=path,
+                         hint='e.g. [{"skill": "deploy-prod", "priority": "urgent"}]')
+    requests = []
+    for index, item in enumerate(data):
+        where = f"{path}: [{index}]"
+        if not isinstance(item, dict) or not isinstance(item.get("skill"), str):
+            raise InputError("each request needs a \"skill\" string", where=where)
+        unknown = sorted(set(item) - _BATCH_KEYS)
+        if unknown:
+            raise InputError(f"unknown key {unknown[0]!r}", where=where,
+                             hint=f"known keys: {', '.join(sorted(_BATCH_KEYS))}")
+        try:
+            requests.append(RoutingRequest(
+                skill_id=item["skill"], risk_level=item.get("risk"),
+                required_capabilities=item.get("capabilities"),
+                priority=item.get("priority", "normal"),
+                constraints=Constraints.of(labels=item.get("labels", []),
+                                           region=item.get("region"),
+                                           exclude_agents=item.get("exclude", []),
+                                           max_cost=item.get("max_cost"))))
+        except InputError as exc:
+            raise InputError(exc.message, where=where, hint=exc.hint) from None
+    return requests
+
+
+def _route_batch(state: CliState, path: str, fmt: str, health: bool) -> None:
+    policy = _policy(state.config)
+    if health:
+        apply_store_health(policy.router, state.config)
+    requests = read_batch(path)
+    for request in requests:
+        _check_skill(policy, request.skill_id, tuple(request.required_capabilities or ()))
+    results = policy.router.route_batch(requests)
+    if fmt == "json":
+        click.echo(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        click.echo("\n\n".join(format_result(r) for r in results))
+
+
 def format_result(result: RoutingResult) -> str:
-    lines = [f"{result.skill_id}: {result.risk_level.name} -> {result.decision.value}",
+    lines = [f"{result.skill_id}: {result.risk_level.name} -> {result.decision.value}"
+             + (f" ({result.priority.name.lower()})" if result.priority != Priority.NORMAL
+                else ""),
              f"  agent:          {result.agent_id or 'none'}",
              f"  fallbacks:      {', '.join(result.fallback_agents) or '-'}",
              f"  approval role:  {result.approval_role or '-'}",

@@ -245,3 +245,31 @@ def test_app_manifest_asks_for_what_the_bot_uses() -> None:
         assert permissions.get(name) == "write", needed
     routed = {name for name, _ in load_handlers()._handlers}
     assert routed <= set(manifest["default_events"]) | {"ping"}
+
+
+def test_secrets_never_reach_logs_or_answers_in_app_mode(
+        caplog: pytest.LogCaptureFixture) -> None:
+    import responses
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    env = {"CVF_WEBHOOK_SECRET": SECRET, "CVF_APP_ID": "4242", "CVF_PRIVATE_KEY": pem}
+    router = Router()
+    router.register("pull_request")(lambda event, github: github.get_pull(2))
+    app = create_app(parse_config(""), router=router, env=env)
+    raw = json.dumps(load_payload("pull_request", "opened")).encode()
+    caplog.set_level(logging.DEBUG)
+    with responses.RequestsMock() as mock:
+        mock.post("https://api.github.com:443/app/installations/1/access_tokens",
+                  status=401, json={"message": "A JSON web token could not be decoded"})
+        answer = app.test_client().post("/webhook", data=raw, headers={
+            "X-GitHub-Event": "pull_request", "X-GitHub-Delivery": "app-1",
+            "X-Hub-Signature-256": sign(raw, SECRET)})
+    assert answer.status_code == 502
+    assert "installation token" in answer.json["error"]
+    seen = caplog.text + answer.get_data(as_text=True)
+    pem_body = [line for line in pem.splitlines() if not line.startswith("-----")]
+    assert SECRET not in seen and not any(line in seen for line in pem_body)

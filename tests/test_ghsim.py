@@ -166,6 +166,33 @@ def test_contents_update_with_sha_and_conflicts(ghsim, seeded):
     assert repo.file_text("README.md") == "hello, world\n"
 
 
+def test_a_concurrent_commit_makes_a_stale_put_conflict(ghsim, seeded):
+    repo, _ = seeded
+    gh_repo = client(ghsim).get_repo(REPO)
+    read = gh_repo.get_contents("README.md")
+    assert not isinstance(read, list)
+    repo.concurrent_edit("README.md", lambda old: (old or "") + "theirs\n")
+    with pytest.raises(GithubException) as stale:
+        gh_repo.update_file("README.md", "mine", "mine\n", read.sha, branch="main")
+    assert stale.value.status == 409
+    assert repo.file_text("README.md") == "hello\ntheirs\n"
+    fresh = gh_repo.get_contents("README.md")
+    gh_repo.update_file("README.md", "mine", "mine\n", fresh.sha, branch="main")  # type: ignore[union-attr]
+    assert repo.file_text("README.md") == "mine\n"
+    ghsim.conflict(times=1)
+    with pytest.raises(GithubException) as injected:
+        gh_repo.create_file("other.md", "m", "x", branch="main")
+    assert injected.value.status == 409 and repo.file_text("other.md") is None
+
+
+def test_secondary_rate_limit_is_retried_by_pygithub(ghsim, seeded):
+    repo, pr = seeded
+    fault = ghsim.secondary_rate_limit(retry_after=None, method="POST")
+    gh = client(ghsim, retry=GithubRetry(total=3, backoff_factor=0, secondary_rate_wait=0.05))
+    gh.get_repo(REPO).get_issue(pr.number).create_comment("patience")
+    assert fault.hits == 1 and [c.body for c in repo.comments_on(pr.number)] == ["patience"]
+
+
 def test_teams_membership_and_a_failing_lookup(ghsim, seeded):
     ghsim.set_team("octo-org", "rfc-committee", ["alice", "bob"], pending=["carol"])
     gh = client(ghsim)

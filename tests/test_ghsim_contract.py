@@ -134,6 +134,23 @@ def update_file(s: Side) -> Any:
     return [bool(made), unchanged, bool(created), text and text.text]
 
 
+def update_file_conflict(s: Side) -> Any:
+    s.seed.put_file("votes.md", "alice\n")
+    s.seed.concurrent_edit("votes.md", lambda old: (old or "") + "carol\n")
+    seen: list[str | None] = []
+
+    def add_bob(old: str | None) -> str:
+        seen.append(old)
+        return (old or "") + "bob\n"
+
+    s.port.update_file("votes.md", "main", add_bob, "vote: bob")
+    after = s.port.get_file("votes.md")
+    s.seed.concurrent_edit("votes.md", lambda old: (old or "") + "x\n", times=10)
+    with pytest.raises(GitHubError) as info:
+        s.port.update_file("votes.md", "main", lambda old: (old or "") + "me\n", "m")
+    return [seen, after and after.text, info.value.status]
+
+
 def teams_and_permissions(s: Side) -> Any:
     s.teams.set_team("octo-org", "committee", ["alice", "bob"], pending=["carol"])
     s.seed.set_permission("dave", "maintain")
@@ -165,7 +182,7 @@ def tracking_issue(s: Side) -> Any:
 
 
 SCENARIOS = [pull_facts, sticky_twice, labels_and_reactions, check_runs, update_file,
-             teams_and_permissions, tracking_issue]
+             update_file_conflict, teams_and_permissions, tracking_issue]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.__name__ for s in SCENARIOS])

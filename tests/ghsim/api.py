@@ -26,7 +26,6 @@ from tests.ghsim.state import (
     REACTIONS,
     CheckRunRec,
     CommentRec,
-    CommitRec,
     IssueRec,
     Repo,
     ReviewCommentRec,
@@ -35,7 +34,6 @@ from tests.ghsim.state import (
     TokenGrant,
     World,
     blob_sha,
-    fake_sha,
 )
 
 DOCS = "https://docs.github.com/rest"
@@ -314,6 +312,7 @@ def put_contents(ctx: Ctx, owner: str, name: str, path: str) -> Reply:
     branch = str(ctx.field("branch") or r.default_branch)
     if branch not in r.files:
         raise ApiError(404, f"Branch {branch} not found", docs=docs)
+    r.apply_concurrent_edit(path, branch)
     tree = r.files[branch]
     current = tree.get(path)
     given = ctx.field("sha")
@@ -321,11 +320,8 @@ def put_contents(ctx: Ctx, owner: str, name: str, path: str) -> Reply:
         raise ApiError(422, 'Invalid request.\n\n"sha" wasn\'t supplied.', docs=docs)
     if given is not None and (current is None or blob_sha(current) != given):
         raise ApiError(409, f"{path} does not match {given}", docs=docs)
-    parent = next((c.sha for c in reversed(r.commits) if c.branch == branch), None)
-    commit = CommitRec(fake_sha(r.full_name, branch, path, len(r.commits), data), branch,
-                       path, str(ctx.field("message")), ctx.login, ctx.world.now())
-    r.commits.append(commit)
-    tree[path] = data
+    parent = r.branch_heads.get(branch)
+    commit = r.commit_file(path, data, branch, str(ctx.field("message")), ctx.login)
     return Reply(201 if current is None else 200, {
         "content": render.content_file(ctx.base, r, path, branch, data, with_content=False),
         "commit": render.commit(ctx.base, r, commit, parent)})

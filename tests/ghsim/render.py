@@ -412,7 +412,4 @@ def _association(r: Repo, login: str) -> str:
 
 
 def _branch_sha(r: Repo, branch: str) -> str:
-    for c in reversed(r.commits):
-        if c.branch == branch:
-            return c.sha
-    return blob_sha(f"{r.full_name}:{branch}".encode())
+    return r.branch_heads.get(branch) or blob_sha(f"{r.full_name}:{branch}".encode())

@@ -206,6 +206,14 @@ class GitHubSimulator:
         request first, the case where a retried POST would post twice."""
         return self.inject(Fault("drop", method, path, times, after_write=after_write))
 
+    def conflict(self, *, times: int = 1, path: str = r"/contents/") -> Fault:
+        """409 on the next ``times`` contents PUTs, with GitHub's body for a stale sha
+        (for a conflict arising from real state, see ``Repo.concurrent_edit``)."""
+        body = {"message": "the file does not match the sha given (it changed meanwhile)",
+                "documentation_url": "https://docs.github.com/rest/repos/contents"
+                                     "#create-or-update-file-contents"}
+        return self.inject(Fault("status", "PUT", path, times, status=409, body=body))
+
     def fail_team_lookup(self, org: str, slug: str, *, status: int = 403,
                          times: int = -1) -> Fault:
         """Team reads answer ``status`` (by slug or by id) as for a token without

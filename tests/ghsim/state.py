@@ -200,6 +200,8 @@ class Repo:
         self.created_at = world.now()
         self.files: dict[str, dict[str, bytes]] = {default_branch: {}}
         self.commits: list[CommitRec] = []
+        self.branch_heads: dict[str, str] = {}  # branch -> sha of its newest commit
+        self._concurrent: list[tuple[str, str, Callable[[str | None], str], list[int]]] = []
         self.issues: dict[int, IssueRec] = {}
         self.comments: dict[int, CommentRec] = {}
         # Indexes, so a long-running load test does not slow down as comments pile up.
@@ -227,6 +229,36 @@ class Repo:
                 tree.pop(path, None)
             else:
                 tree[path] = text.encode("utf-8") if isinstance(text, str) else text
+
+    def commit_file(self, path: str, data: bytes, branch: str, message: str,
+                    author: str) -> CommitRec:
+        """Commit ``data`` to ``path`` on ``branch`` (what a contents PUT does)."""
+        with self.world.lock:
+            commit = CommitRec(fake_sha(self.full_name, branch, path, len(self.commits), data),
+                               branch, path, message, author, self.world.now())
+            self.commits.append(commit)
+            self.branch_heads[branch] = commit.sha
+            self.files.setdefault(branch, {})[path] = data
+            return commit
+
+    def concurrent_edit(self, path: str, edit: Callable[[str | None], str], *,
+                        branch: str | None = None, times: int = 1) -> None:
+        """Someone else commits ``edit(current text)`` to ``path`` just before each of the
+        next ``times`` contents PUTs to it, so a PUT naming the sha it read gets GitHub's
+        409 and the bot must read again: a real conflict, not an injected status."""
+        with self.world.lock:
+            self._concurrent.append((path, branch or self.default_branch, edit, [times]))
+
+    def apply_concurrent_edit(self, path: str, branch: str) -> None:
+        with self.world.lock:
+            for wanted, on, edit, left in self._concurrent:
+                if wanted == path and on == branch and left[0] > 0:
+                    left[0] -= 1
+                    old = self.files.get(branch, {}).get(path)
+                    new = edit(old.decode("utf-8") if old is not None else None)
+                    self.commit_file(path, new.encode("utf-8"), branch, "concurrent edit",
+                                     "someone-else")
+                    return
 
     def add_label(self, name: str, color: str = "ededed",
                   description: str | None = None) -> Label:

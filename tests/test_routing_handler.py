@@ -264,11 +264,12 @@ def test_unreadable_team_never_counts_as_everyone(gh):
 def test_certification_seam_can_require_a_level(gh):
     sha = open_pull(gh, {"deploy/prod.yml": "x"})
     gh.add_review(7, "rita")
+    installed = routing_handler.level_check()
     routing_handler.set_level_check(lambda config, port: lambda login, level: login != "rita")
     try:
         deliver(gh, "pull_request_review", "submitted", sender="rita")
     finally:
-        routing_handler.set_level_check(None)
+        routing_handler.set_level_check(installed)
     assert check(gh, sha)[:2] == ("in_progress", None)
     assert "rita (lacks the certification level for R2)" in report(gh)
 
@@ -337,3 +338,26 @@ def test_each_skills_approver_role_must_approve(gh):
     deliver(gh, "pull_request_review", "submitted", sender="dana", config=config)
     assert check(gh, sha) == ("completed", "success", "R2: approved by dana, manny")
     assert "cvf:routing" not in gh.check_run(CHECK, sha).output.text
+
+
+def test_a_certification_check_that_fails_counts_nobody_and_says_why(gh):
+    from bot.errors import CvfError
+
+    def broken(config, port):
+        def holds(login, level):
+            raise CvfError("certification registry certification/registry.yml is not valid")
+        return holds
+
+    sha = open_pull(gh, {".github/workflows/ci.yml": "x"})
+    comment = gh.add_comment(7, "boris", "/approve-risk ok")
+    installed = routing_handler.level_check()
+    routing_handler.set_level_check(broken)
+    try:
+        deliver(gh, "pull_request", "opened")
+        deliver(gh, "issue_comment", "created", sender="boris",
+                comment={"id": comment.id, "body": comment.body})
+    finally:
+        routing_handler.set_level_check(installed)
+    assert check(gh, sha)[1] == "failure"
+    assert any("@boris: certification could not be checked" in c.body
+               for c in gh.bot_comments(7))

@@ -10,13 +10,21 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.config import Config
+from bot.errors import CvfError
 from bot.events import Event, router
-from bot.github.port import ChangedFile, CheckRunOutput, Comment, GitHubPort, TeamLookupError
+from bot.github.port import (
+    ChangedFile,
+    CheckRunOutput,
+    Comment,
+    GitHubError,
+    GitHubPort,
+    TeamLookupError,
+)
 from bot.markdown import mention
 from bot.routing.model import RiskLevel
 from bot.routing.policy import RoutingPolicy, build_policy
@@ -48,6 +56,11 @@ HealthSource = Callable[[Config], Mapping[str, float]]
 _level_check: LevelCheckFactory | None = None
 _record_sinks: list[RecordSink] = []
 _health_source: HealthSource | None = None
+
+
+def level_check() -> LevelCheckFactory | None:
+    """The installed certification seam (so a caller can restore it)."""
+    return _level_check
 
 
 def set_level_check(factory: LevelCheckFactory | None) -> None:
@@ -121,6 +134,8 @@ class _Context:
     policy: RoutingPolicy
     number: int
     started: float = field(default_factory=time.perf_counter)
+    problems: list[str] = field(default_factory=list)
+    holds: HoldsLevel | None = None
 
 
 @router.register("pull_request", "opened", "synchronize", "reopened", "labeled", "unlabeled",
@@ -235,8 +250,9 @@ def _approve_risk(ctx: _Context, comment: dict[str, Any], reason: str) -> None:
                 "own risk; another committee member must.", quote)
         return
     if not holds(sender, RiskLevel.R3):
-        _refuse(ctx, comments, key, sender, "you do not hold the certification level "
-                "needed to approve R3 changes.", quote)
+        why = (ctx.problems[-1] + "." if ctx.problems else
+               "you do not hold the certification level needed to approve R3 changes.")
+        _refuse(ctx, comments, key, sender, why, quote)
         return
     state.record_risk_approval(RiskApproval(by=sender, sha=pull.head_sha, reason=reason[:500],
                                             at=ctx.event.now.isoformat()))
@@ -275,7 +291,7 @@ def _evaluate(ctx: _Context, pull: Any, state: GateState, membership: Membership
 
 def _publish(ctx: _Context, ev: PullEvaluation, state: GateState,
              membership: Membership) -> None:
-    report = render_report(ctx.policy, ev, state, membership)
+    report = render_report(ctx.policy, ev, state, membership, ctx.problems)
     ctx.port.upsert_sticky_comment(ctx.number, MARKER, report)
     gate = ev.gate
     text = "\n".join(line for line in report.splitlines() if not line.startswith("<!-- cvf:"))
@@ -300,7 +316,7 @@ def _publish(ctx: _Context, ev: PullEvaluation, state: GateState,
 
 
 def render_report(policy: RoutingPolicy, ev: PullEvaluation, state: GateState,
-                  membership: Membership | None = None) -> str:
+                  membership: Membership | None = None, problems: Sequence[str] = ()) -> str:
     icons = {"success": "✅", "failure": "❌"}
     touched = [{"skill": t.skill, "paths": t.paths, "result": t.result,
                 "approver": (policy.role_for(t.skill.risk_level, t.skill)
@@ -318,6 +334,7 @@ def render_report(policy: RoutingPolicy, ev: PullEvaluation, state: GateState,
                   stale=ev.stale_approvals, dismissed=ev.dismissed,
                   not_counted=ev.not_counted,
                   team_failures=membership.failures if membership else [],
+                  problems=list(problems),
                   notes=ev.risk_notes, head_sha=ev.facts.head_sha,
                   survive_push=policy.approvals_survive_push)
 
@@ -334,7 +351,7 @@ def preview_pull(config: Config, port: GitHubPort, number: int
     state = _read_state(ctx, port.list_issue_comments(number))
     membership = Membership(port, ctx.policy)
     evaluation = _evaluate(ctx, pull, state, membership, files=None)
-    report = render_report(ctx.policy, evaluation, state, membership)
+    report = render_report(ctx.policy, evaluation, state, membership, ctx.problems)
     record = execution_record(evaluation, repo=port.repo, now=event.now,
                               latency_ms=(time.perf_counter() - ctx.started) * 1000,
                               report_posted=False, source="cvf-route-preview")
@@ -352,7 +369,34 @@ def _paths(files: list[ChangedFile]) -> list[str]:
 
 
 def _holds_level(ctx: _Context) -> HoldsLevel:
-    return _level_check(ctx.event.config, ctx.port) if _level_check else no_level_required
+    """The certification check for this event; if it cannot answer, nobody's approval
+    that needs a level counts and the report says why (never a silent pass)."""
+    if ctx.holds is not None:
+        return ctx.holds
+    if _level_check is None:
+        ctx.holds = no_level_required
+        return ctx.holds
+    answers: dict[tuple[str, RiskLevel], bool] = {}
+    check: list[HoldsLevel] = []
+
+    def holds(login: str, level: RiskLevel) -> bool:
+        key = (login.lower(), level)
+        if key not in answers:
+            try:
+                if not check:
+                    assert _level_check is not None
+                    check.append(_level_check(ctx.event.config, ctx.port))
+                answers[key] = bool(check[0](login, level))
+            except (CvfError, GitHubError) as exc:
+                answers[key] = False
+                message = (f"certification could not be checked, so approvals that need a "
+                           f"certification level do not count: {exc}")
+                if message not in ctx.problems:
+                    ctx.problems.append(message)
+        return answers[key]
+
+    ctx.holds = holds
+    return holds
 
 
 def _is_own(ctx: _Context, comment: Comment) -> bool:

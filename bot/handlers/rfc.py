@@ -304,6 +304,7 @@ def _sync_once(gh: GitHubPort, config: Config, number: int, *, now: datetime,
                trigger: int | None, closed_by: str, cache: dict[str, Committee],
                result: SyncResult, refresh_check: bool) -> bool:
     rfc = config.rfc
+    writes_before = gh.stats.writes
     pull = gh.get_pull(number)
     paths = rfc_paths(gh.list_pull_files(number), rfc["directory"])
     if not paths:
@@ -408,7 +409,10 @@ def _sync_once(gh: GitHubPort, config: Config, number: int, *, now: datetime,
     _front_matter(gh, config, pull, snap, machine, ledger)
     _problem_comment(gh, snap)
 
-    # 3. Did someone else write meanwhile? Re-read; the last writer finishes the job.
+    # 3. Did someone else write meanwhile? Re-read; the last writer finishes the job. (A
+    # sync that wrote nothing cannot have overwritten anyone, so it need not look.)
+    if gh.stats.writes == writes_before:
+        return True
     return _settled(gh, config, number, snap, body)
 
 

@@ -1,0 +1,120 @@
+"""End to end: a candidate asks for the foundation exam, submits by pull request and gets a
+signed certificate committed — signed webhook deliveries to the real Flask app under a
+real WSGI server on 127.0.0.1, real PyGithub over HTTP to the local GitHub simulator."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from bot.app import create_app
+from bot.certification.credential import generate_keypair, load_public_key, verify_credential
+from bot.certification.exam import draw_exam
+from bot.certification.materials import Materials
+from bot.config import parse_config
+from bot.github.auth import TokenCredentials
+from bot.github.factory import AdapterFactory
+from tests.conftest import load_payload
+from tests.ghsim import GitHubSimulator, Repo
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parent.parent
+REPO = "octo-org/governance"
+BOT = "cvf-governance[bot]"
+SECRET = "cert-e2e-secret"
+CONFIG = "certification:\n  issuer: {id: 'https://github.com/octo-org', name: Octo}\n"
+PRIVATE, PUBLIC = generate_keypair()
+
+
+def deliver(url: str, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    payload["repository"]["full_name"] = REPO
+    payload["repository"]["default_branch"] = "main"
+    payload["repository"]["html_url"] = f"https://github.com/{REPO}"
+    payload.pop("installation", None)
+    body = json.dumps(payload).encode()
+    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    answer = requests.post(f"{url}/webhook", data=body, timeout=30, headers={
+        "Content-Type": "application/json", "X-GitHub-Event": name,
+        "X-GitHub-Delivery": str(uuid.uuid4()), "X-Hub-Signature-256": signature})
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+@pytest.fixture
+def world(ghsim: GitHubSimulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Repo, str]]:
+    bank = (ROOT / "certification/questions/foundation.yml").read_text("utf-8")
+    monkeypatch.setenv("CVF_CERT_ANSWER_KEY", "level: foundation\nanswers:\n" + "".join(
+        f"  {qid}: a\n" for qid in re.findall(r"- id: (F-\d{3})", bank)))
+    monkeypatch.setenv("CVF_CERT_SIGNING_KEY", PRIVATE.decode())
+    repo = ghsim.repo(REPO)
+    repo.put_file(".github/cvf.yml", CONFIG)
+    for path in (ROOT / "certification").rglob("*"):
+        if path.is_file() and path.suffix in (".yml", ".pem") and "submissions" not in path.parts:
+            repo.put_file(str(path.relative_to(ROOT)), path.read_text("utf-8"))
+    ghsim.set_token("bot-token", BOT)
+    factory = AdapterFactory(TokenCredentials("bot-token"), api_url=ghsim.base_url,
+                             bot_login=BOT, attempts=1, max_wait=1, seconds_between_writes=None)
+    app = create_app(parse_config(""), github_factory=factory,
+                     env={"CVF_WEBHOOK_SECRET": SECRET})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield repo, f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+def test_request_submit_by_pull_request_and_certificate(world):
+    repo, url = world
+    repo.add_issue(1, author="alice", title="Exam request: foundation")
+    request = repo.add_comment(1, "alice", "/cert request foundation")
+    payload = load_payload("issue_comment", "created")
+    payload["issue"]["number"] = 1
+    payload["comment"].update(id=request.id, body=request.body, user={"login": "alice"})
+    payload["sender"] = {"login": "alice"}
+    deliver(url, "issue_comment", payload)
+    exam = [c.body for c in repo.comments_on(1) if c.user == BOT and "cvf:cert-exam" in c.body]
+    assert len(exam) == 1 and "CVF Foundation exam — attempt 1 for @alice" in exam[0]
+    registry = json.loads(repo.file_text("certification/registry.json") or "{}")
+    assert [a["status"] for a in registry["attempts"]] == ["open"]
+
+    materials = Materials(parse_config(CONFIG).section("certification"),
+                          lambda p: (ROOT / p).read_text("utf-8"))
+    level = materials.program.level("foundation")
+    paper = draw_exam(materials.bank("foundation"), level, "alice", 1, 4)
+    answers = "".join(f"  {item.question_id}: "
+                      f"{next(c.letter for c in item.choices if c.option == 'a')}\n"
+                      for item in paper.items)
+    pull = repo.add_pull(author="alice", files={
+        "certification/submissions/alice/foundation.yml":
+            "level: foundation\nattempt: 1\nanswers:\n" + answers})
+    payload = load_payload("pull_request", "opened")
+    payload["number"] = payload["pull_request"]["number"] = pull.number
+    payload["sender"] = {"login": "alice"}
+    deliver(url, "pull_request", payload)
+
+    result = [c.body for c in repo.comments_on(pull.number)
+              if c.user == BOT and "cvf:cert-result" in c.body]
+    assert len(result) == 1 and "**passed**" in result[0] and "Score **100/100**" in result[0]
+    certificate = repo.file_text("certification/certificates/alice-foundation-1.json")
+    assert certificate is not None
+    verified = verify_credential(certificate, public_key=load_public_key(PUBLIC),
+                                 now=datetime.now(UTC))
+    assert verified.ok and verified.login == "alice"
+    registry = json.loads(repo.file_text("certification/registry.json") or "{}")
+    assert [c["level"] for c in registry["certificates"]] == ["foundation"]

@@ -68,14 +68,18 @@ def schema_command() -> None:
               help="Fail when the README's config reference is stale (default).")
 @pass_state
 def docs_command(state: CliState, mode: str) -> None:
-    """Keep the README's config reference in step with the JSON Schema."""
+    """Keep the README's config and command references in step with the code."""
     from pathlib import Path
 
+    from bot import clidoc
     from bot.configref import splice
 
     readme = Path(state.root) / "README.md"
     current = readme.read_text("utf-8")
+    root = click.get_current_context().find_root().command
     fresh = splice(current)
+    if isinstance(root, click.Group):
+        fresh = clidoc.splice(fresh, root)
     if mode == "write":
         readme.write_text(fresh, "utf-8")
         click.echo(f"wrote the config reference into {readme}")

@@ -279,3 +279,16 @@ def test_racing_deliveries_leave_one_sticky_comment() -> None:
     assert kept.id == 20
     assert [(c.request.method, c.request.url.rsplit("/", 2)[-1]) for c in responses.calls
             if c.request.method != "GET"] == [("POST", "comments"), ("DELETE", "21")]
+
+
+@responses.activate
+def test_one_delivery_reads_a_pull_once_until_it_changes_it() -> None:
+    responses.get(f"{REPO}/pulls/7", json=pull_json())
+    responses.post(f"{REPO}/issues/7/labels", json=[{"name": "rfc"}, {"name": "x"}])
+    gh = adapter()
+    gh.get_pull(7)
+    gh.get_pull(7)
+    assert gh.stats.requests == 1
+    gh.add_labels(7, ["x"])
+    gh.get_pull(7)  # labels changed: read again
+    assert [c.request.method for c in responses.calls] == ["GET", "POST", "GET"]

@@ -106,6 +106,9 @@ class PyGithubAdapter:
         self._repo = self._gh.get_repo(repo)
         self._path = f"/repos/{repo}"
         self._default_branch: str | None = None
+        # Facts read once per delivery: several concerns' handlers ask for the same pull
+        # request, files and reviews. The bot's own writes drop what they change.
+        self._memo: dict[tuple[Any, ...], Any] = {}
 
     def close(self) -> None:
         """Release the HTTP connection pool (one per delivery, so it must not linger)."""
@@ -181,11 +184,26 @@ class PyGithubAdapter:
               list_item: str = "items") -> PaginatedList[Any]:
         return PaginatedList(cls, self._requester, path, params, list_item=list_item)
 
+    def _remember(self, key: tuple[Any, ...], load: Callable[[], Any]) -> Any:
+        if key not in self._memo:
+            self._memo[key] = load()
+        value = self._memo[key]
+        return list(value) if isinstance(value, list) else value
+
+    def _forget(self, kind: str, number: int | None = None) -> None:
+        for key in [k for k in self._memo
+                    if k[0] == kind and (number is None or k[1] == number)]:
+            del self._memo[key]
+
     def _is_me(self, login: str) -> bool:
         return login.lower() == self.bot_login.lower()
 
     # -- facts ----------------------------------------------------------------------
     def get_pull(self, number: int) -> PullRequest:
+        pull: PullRequest = self._remember(("pull", number), lambda: self._read_pull(number))
+        return pull
+
+    def _read_pull(self, number: int) -> PullRequest:
         with self._errors(f"reading pull request #{number}"):
             pr = self._repo.get_pull(number)
             head_repo = pr.head.repo.full_name if pr.head.repo is not None else ""
@@ -200,6 +218,11 @@ class PyGithubAdapter:
                 maintainer_can_modify=bool(pr.maintainer_can_modify))
 
     def list_pull_files(self, number: int) -> list[ChangedFile]:
+        files: list[ChangedFile] = self._remember(("files", number),
+                                                  lambda: self._read_files(number))
+        return files
+
+    def _read_files(self, number: int) -> list[ChangedFile]:
         with self._errors(f"listing the files of pull request #{number}"):
             return [ChangedFile(filename=f.filename, status=f.status,
                                 previous_filename=f.previous_filename)
@@ -234,6 +257,11 @@ class PyGithubAdapter:
                     for c in self._repo.get_pull(number).get_review_comments()]
 
     def list_reviews(self, number: int) -> list[Review]:
+        reviews: list[Review] = self._remember(("reviews", number),
+                                               lambda: self._read_reviews(number))
+        return reviews
+
+    def _read_reviews(self, number: int) -> list[Review]:
         with self._errors(f"listing the reviews of #{number}"):
             return [Review(id=r.id, author=_login(r.user), state=r.state,
                            commit_id=r.commit_id or "", submitted_at=r.submitted_at)
@@ -250,6 +278,11 @@ class PyGithubAdapter:
                 GhReaction, f"{self._path}/issues/comments/{comment_id}/reactions")]
 
     def team_members(self, org: str, team_slug: str) -> list[str]:
+        members: list[str] = self._remember(("team", org.lower(), team_slug.lower()),
+                                            lambda: self._read_team(org, team_slug))
+        return members
+
+    def _read_team(self, org: str, team_slug: str) -> list[str]:
         path = f"/orgs/{quote(org)}/teams/{quote(team_slug)}/members"
         try:
             with self._errors(f"reading team {org}/{team_slug}"):
@@ -258,6 +291,11 @@ class PyGithubAdapter:
             raise self._team_error(org, team_slug, exc) from None
 
     def is_team_member(self, org: str, team_slug: str, login: str) -> bool:
+        key = ("member", org.lower(), team_slug.lower(), login.lower())
+        member: bool = self._remember(key, lambda: self._read_member(org, team_slug, login))
+        return member
+
+    def _read_member(self, org: str, team_slug: str, login: str) -> bool:
         team = f"/orgs/{quote(org)}/teams/{quote(team_slug)}"
         try:
             with self._errors(f"reading team {org}/{team_slug}"):
@@ -282,6 +320,11 @@ class PyGithubAdapter:
             status=exc.status)
 
     def collaborator_permission(self, login: str) -> str:
+        permission: str = self._remember(("permission", login.lower()),
+                                         lambda: self._read_permission(login))
+        return permission
+
+    def _read_permission(self, login: str) -> str:
         with self._errors(f"reading the permission of {login}"):
             try:
                 _, data = self._requester.requestJsonAndCheck(
@@ -389,10 +432,12 @@ class PyGithubAdapter:
     def add_labels(self, number: int, labels: Sequence[str]) -> None:
         if not labels:
             return
+        self._forget("pull", number)
         self._write("POST", f"{self._path}/issues/{number}/labels", {"labels": list(labels)},
                     what=f"labelling #{number}", permission=PERM_ISSUES)
 
     def remove_label(self, number: int, label: str) -> None:
+        self._forget("pull", number)
         self._write("DELETE", f"{self._path}/issues/{number}/labels/{quote(label, safe='')}",
                     None, what=f"removing label {label!r} from #{number}",
                     permission=PERM_ISSUES, missing_ok=True)
@@ -448,6 +493,9 @@ class PyGithubAdapter:
                                     "content": base64.b64encode(new.encode("utf-8")).decode()}
             if current is not None:
                 body["sha"] = current.sha
+            # A commit may move a pull request's head: its facts must be read again.
+            self._forget("pull")
+            self._forget("files")
             try:
                 data = self._write("PUT", f"{self._path}/contents/{quote(path)}", body,
                                    what=f"committing {path} to {branch}",
@@ -492,6 +540,7 @@ class PyGithubAdapter:
             return
         if comment:
             self.create_comment(number, comment)
+        self._forget("pull", number)
         self._write("PATCH", f"{self._path}/issues/{number}", {"state": "closed"},
                     what=f"closing #{number}", permission=PERM_ISSUES)
 

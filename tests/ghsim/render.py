@@ -89,6 +89,31 @@ _REPO_URLS = {
 }
 
 
+# Keys only ``GET /repos/{o}/{r}`` carries; a repository nested in another object has none.
+_FULL_REPO_ONLY = ("allow_forking", "permissions", "temp_clone_token", "allow_squash_merge",
+                   "allow_merge_commit", "allow_rebase_merge", "allow_auto_merge",
+                   "delete_branch_on_merge", "allow_update_branch",
+                   "use_squash_pr_title_as_default", "organization", "network_count",
+                   "subscribers_count")
+
+
+def nested_repo(base: str, r: Repo) -> Json:
+    """A repository inside a pull request's ``head``/``base``."""
+    data = {k: v for k, v in repo(base, r).items() if k not in _FULL_REPO_ONLY}
+    data["custom_properties"] = {}
+    return data
+
+
+def minimal_repo(base: str, r: Repo) -> Json:
+    """The short repository shape of workflow runs: identity and API URLs only."""
+    full = repo(base, r)
+    keep = ("id", "node_id", "name", "full_name", "private", "owner", "html_url",
+            "description", "fork", "url")
+    data = {k: full[k] for k in keep}
+    data.update({k: full[k] for k in _REPO_URLS})
+    return data
+
+
 def repo(base: str, r: Repo) -> Json:
     api = f"{base}/repos/{r.full_name}"
     owner = r.world.org(r.owner)
@@ -195,14 +220,16 @@ def pull(base: str, r: Repo, i: IssueRec) -> Json:
         "statuses_url": f"{base}/repos/{r.full_name}/statuses/{p.head_sha}",
         "head": {"label": f"{head_repo.owner}:{p.head_ref}", "ref": p.head_ref,
                  "sha": p.head_sha, "user": user(base, r.world.user(head_repo.owner)),
-                 "repo": repo(base, head_repo)},
+                 "repo": nested_repo(base, head_repo)},
         "base": {"label": f"{r.owner}:{p.base_ref}", "ref": p.base_ref,
                  "sha": _branch_sha(r, p.base_ref), "user": user(base, r.world.user(r.owner)),
-                 "repo": repo(base, r)},
+                 "repo": nested_repo(base, r)},
         "_links": {"self": {"href": api},
                    "html": {"href": f"{HTML}/{r.full_name}/pull/{i.number}"},
                    "issue": {"href": issue_api}, "comments": {"href": f"{issue_api}/comments"},
                    "review_comments": {"href": f"{api}/comments"},
+                   "review_comment": {
+                       "href": f"{base}/repos/{r.full_name}/pulls/comments{{/number}}"},
                    "commits": {"href": f"{api}/commits"},
                    "statuses": {"href": f"{base}/repos/{r.full_name}/statuses/{p.head_sha}"}},
         "author_association": _association(r, i.user), "auto_merge": None,
@@ -257,6 +284,8 @@ def review_comment(base: str, r: Repo, c: ReviewCommentRec) -> Json:
         "html_url": f"{HTML}/{r.full_name}/pull/{c.number}#discussion_r{c.id}",
         "pull_request_url": f"{base}/repos/{r.full_name}/pulls/{c.number}",
         "author_association": _association(r, c.user),
+        "start_line": None, "original_start_line": None, "start_side": None, "line": 1,
+        "original_line": 1, "side": "RIGHT", "position": 1, "original_position": 1,
         "_links": {"self": {"href": api},
                    "html": {"href": f"{HTML}/{r.full_name}/pull/{c.number}#discussion_r{c.id}"},
                    "pull_request": {"href": f"{base}/repos/{r.full_name}/pulls/{c.number}"}},
@@ -358,10 +387,29 @@ def check_run(base: str, r: Repo, c: CheckRunRec) -> Json:
                    "text": output.get("text"),
                    "annotations_count": len(annotations),  # type: ignore[arg-type]
                    "annotations_url": f"{api}/annotations"},
-        "check_suite": {"id": c.id + 1},
-        "app": {"id": 1, "slug": c.app_slug, "name": c.app_slug, "node_id": NODE_ID},
+        "check_suite": {
+            "id": c.id + 1, "node_id": NODE_ID, "head_branch": None, "head_sha": c.head_sha,
+            "status": "completed" if c.status == "completed" else "queued",
+            "conclusion": c.conclusion, "url": f"{base}/repos/{r.full_name}/check-suites/"
+                                               f"{c.id + 1}",
+            "before": None, "after": c.head_sha, "pull_requests": [], "deployment": None,
+            "app": app(base, r, c.app_slug), "created_at": ts(c.started_at),
+            "updated_at": ts(c.completed_at or c.started_at)},
+        "app": app(base, r, c.app_slug),
         "pull_requests": [],
     }
+
+
+def app(base: str, r: Repo, slug: str) -> Json:
+    """The GitHub App behind a check run (``github-actions`` for a workflow token)."""
+    owner = r.world.org(r.owner if slug != "github-actions" else "github")
+    return {"id": 1, "slug": slug, "node_id": NODE_ID,
+            "owner": user(base, owner, org=True), "name": slug, "description": "",
+            "external_url": f"{HTML}/apps/{slug}", "html_url": f"{HTML}/apps/{slug}",
+            "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z",
+            "permissions": {"checks": "write", "contents": "write", "issues": "write",
+                            "metadata": "read", "pull_requests": "write"},
+            "events": ["check_run", "issue_comment", "pull_request"]}
 
 
 def team(base: str, t: Team, org_id: int) -> Json:
@@ -397,8 +445,14 @@ def workflow_run(base: str, r: Repo, w: WorkflowRunRec) -> Json:
         "artifacts_url": f"{api}/artifacts", "cancel_url": f"{api}/cancel",
         "rerun_url": f"{api}/rerun",
         "workflow_url": f"{base}/repos/{r.full_name}/actions/workflows/1",
-        "pull_requests": [], "repository": {"id": r.id, "full_name": r.full_name,
-                                            "url": f"{base}/repos/{r.full_name}"},
+        "pull_requests": [], "check_suite_id": w.id + 1, "check_suite_node_id": NODE_ID,
+        "previous_attempt_url": None,
+        "head_commit": {"id": w.head_sha, "tree_id": blob_sha(w.head_sha.encode()),
+                        "message": w.name, "timestamp": ts(w.created_at),
+                        "author": {"name": w.actor,
+                                   "email": f"{w.actor}@users.noreply.github.com"},
+                        "committer": {"name": "GitHub", "email": "noreply@github.com"}},
+        "repository": minimal_repo(base, r), "head_repository": minimal_repo(base, r),
     }
 
 

@@ -190,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--pool", type=int, default=50, help="PRs and issues to spread over")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=300,
+                        help="deliveries sent first, at the same concurrency, before the "
+                             "start memory is read (threads and caches fill up first)")
     args = parser.parse_args(argv)
 
     ctx = mp.get_context("spawn")
@@ -216,8 +219,9 @@ def main(argv: list[str] | None = None) -> int:
         wait_healthy(bot_port, bot)
         work = deliveries(args.requests, args.pool, args.seed)
         warm = Client(bot_port)
-        for event, body in work[: min(20, len(work))]:
-            warm.post(event, body)
+        with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
+            list(pool.map(lambda item: warm.post(*item),
+                          deliveries(args.warmup, args.pool, args.seed + 1)))
         commands.put("stats")
         before = port_out.get(timeout=60)
         rss_start = rss_kib(bot.pid)

@@ -23,6 +23,7 @@ from bot.github.port import (
     Comment,
     GitHubError,
     GitHubPort,
+    Review,
     TeamLookupError,
 )
 from bot.markdown import mention
@@ -136,6 +137,8 @@ class _Context:
     started: float = field(default_factory=time.perf_counter)
     problems: list[str] = field(default_factory=list)
     holds: HoldsLevel | None = None
+    files: list[ChangedFile] | None = None  # read once per event
+    reviews: tuple[Review, ...] | None = None
 
 
 @router.register("pull_request", "opened", "synchronize", "reopened", "labeled", "unlabeled",
@@ -200,15 +203,15 @@ def _label_changed(ctx: _Context, label: str, *, added: bool) -> None:
     key = label.lower()
     membership = Membership(ctx.port, ctx.policy)
     sender = ctx.event.sender
+    pull = ctx.port.get_pull(ctx.number)
     if not added:
         state.lowered_by.pop(key, None)
     elif membership("committee", sender):
         state.lowered_by[key] = sender
     else:
         state.lowered_by.pop(key, None)
-        pull = ctx.port.get_pull(ctx.number)
-        files = ctx.port.list_pull_files(ctx.number)
-        touched, _ = skills_for_paths(ctx.policy, _paths(files))
+        ctx.files = ctx.port.list_pull_files(ctx.number)
+        touched, _ = skills_for_paths(ctx.policy, _paths(ctx.files))
         base = max((s.risk_level for s, _ in touched), default=ctx.policy.default_risk)
         level = risk_from_label(label, ctx.policy.label_prefix)
         if level is not None and level < base:
@@ -216,7 +219,8 @@ def _label_changed(ctx: _Context, label: str, *, added: bool) -> None:
                     f"you cannot lower the risk of this pull request from {base.name} to "
                     f"{level.name}: only a committee member may. The label is ignored.",
                     f"Added the label “{label}”.")
-    _evaluate_and_publish(ctx, state=state, comments=comments)
+    _evaluate_and_publish(ctx, state=state, comments=comments, pull=pull,
+                          membership=membership)
 
 
 def _approve_risk(ctx: _Context, comment: dict[str, Any], reason: str) -> None:
@@ -231,7 +235,7 @@ def _approve_risk(ctx: _Context, comment: dict[str, Any], reason: str) -> None:
     if pull.state != "open":
         _refuse(ctx, comments, key, sender, "this pull request is closed.", quote)
         return
-    evaluation = _evaluate(ctx, pull, state, membership, files=None)
+    evaluation = _evaluate(ctx, pull, state, membership)
     role = ctx.policy.approval_roles[RiskLevel.R3]
     holds = _holds_level(ctx)
     if evaluation.risk != RiskLevel.R3:
@@ -273,18 +277,20 @@ def _evaluate_and_publish(ctx: _Context, *, state: GateState | None = None,
             ctx.number)
         state = _read_state(ctx, comments)
     membership = membership or Membership(ctx.port, ctx.policy)
-    evaluation = _evaluate(ctx, pull, state, membership, files=None)
+    evaluation = _evaluate(ctx, pull, state, membership)
     _publish(ctx, evaluation, state, membership)
     return evaluation
 
 
-def _evaluate(ctx: _Context, pull: Any, state: GateState, membership: Membership,
-              files: list[ChangedFile] | None) -> PullEvaluation:
-    files = files if files is not None else ctx.port.list_pull_files(ctx.number)
-    reviews = tuple(ctx.port.list_reviews(ctx.number))
+def _evaluate(ctx: _Context, pull: Any, state: GateState,
+              membership: Membership) -> PullEvaluation:
+    if ctx.files is None:
+        ctx.files = ctx.port.list_pull_files(ctx.number)
+    if ctx.reviews is None:
+        ctx.reviews = tuple(ctx.port.list_reviews(ctx.number))
     facts = PullFacts(number=pull.number, author=pull.author, head_sha=pull.head_sha,
-                      paths=tuple(_paths(files)), labels=tuple(pull.labels), reviews=reviews,
-                      created_at=pull.created_at)
+                      paths=tuple(_paths(ctx.files)), labels=tuple(pull.labels),
+                      reviews=ctx.reviews, created_at=pull.created_at)
     return evaluate_pull(ctx.policy, facts, state, is_member=membership,
                          holds_level=_holds_level(ctx))
 
@@ -350,7 +356,7 @@ def preview_pull(config: Config, port: GitHubPort, number: int
     pull = port.get_pull(number)
     state = _read_state(ctx, port.list_issue_comments(number))
     membership = Membership(port, ctx.policy)
-    evaluation = _evaluate(ctx, pull, state, membership, files=None)
+    evaluation = _evaluate(ctx, pull, state, membership)
     report = render_report(ctx.policy, evaluation, state, membership, ctx.problems)
     record = execution_record(evaluation, repo=port.repo, now=event.now,
                               latency_ms=(time.perf_counter() - ctx.started) * 1000,

@@ -110,3 +110,15 @@ def test_tick_reports_what_it_did(tmp_path):
                                f"checked, 1 updated, 1 transition(s);")
     assert world.labels() == ["rfc: review"]
     assert datetime.now(UTC) > later - timedelta(days=10_000)
+
+
+def test_the_index_shows_the_same_statistics(tmp_path):
+    write_rfcs(tmp_path)
+    register_all(cli)
+    result = CliRunner().invoke(cli, ["--root", str(tmp_path), "rfc", "index"])
+    assert result.exit_code == 0, result.output
+    index = (tmp_path / "rfcs" / "README.md").read_text()
+    assert "## Governance statistics" in index
+    assert "| Median time from opening to decision | 14 days |" in index
+    assert "| Approval rate of binding votes | 60% |" in index
+    assert "| 0003 | RFC 3 | accepted | 2026-04-15 | 100% | 14 days |" in index

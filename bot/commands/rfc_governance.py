@@ -18,6 +18,7 @@ from bot.cli import CliState, pass_state
 from bot.errors import InputError
 from bot.github.port import GitHubError, GitHubPort
 from bot.rfc.document import load_rfc
+from bot.rfc.index import provide_stats
 from bot.rfc.lint import directory_sources
 from bot.rfc.stats import GovernanceStats, compute_stats, days, percent
 
@@ -94,6 +95,8 @@ def register(cli: click.Group) -> None:
     group = cli.commands.get("rfc")
     if not isinstance(group, click.Group):
         raise RuntimeError("bot.commands.rfc must be registered before rfc_governance")
+    # The RFC index (`cvf rfc index`, `cvf check`) shows the same statistics.
+    provide_stats(compute_stats)
 
     @group.command("tick")
     @click.option("--now", "now_text", default=None, metavar="ISO",

@@ -361,3 +361,17 @@ def test_a_certification_check_that_fails_counts_nobody_and_says_why(gh):
     assert check(gh, sha)[1] == "failure"
     assert any("@boris: certification could not be checked" in c.body
                for c in gh.bot_comments(7))
+
+
+def test_a_huge_pull_request_keeps_the_report_within_githubs_limits(gh):
+    skills = "".join(f"    - {{id: s{i:03d}, risk_level: R1, paths: ['area{i:03d}/']}}\n"
+                     for i in range(300))
+    config = CONFIG.replace("  roles:\n", skills + "  roles:\n")
+    files = {f"area{i:03d}/f.py": "x" for i in range(300)}
+    files.update({f"loose/{i}.txt": "y" for i in range(500)})
+    sha = open_pull(gh, files)
+    deliver(gh, "pull_request", "opened", config=config)
+    body = report(gh)
+    assert len(body) < 65_536
+    assert "… and 240 more skills" in body and "… and 450 more" in body
+    assert check(gh, sha)[2] == "R1: 500 path(s) outside the skills' scope"

@@ -48,6 +48,7 @@ MARKER = "<!-- cvf:routing -->"
 _STATE = re.compile(r"<!-- cvf:routing-state ([A-Za-z0-9_=-]*) -->")
 _COMMAND = re.compile(r"^\s*/approve-risk(?:[ \t]+(?P<reason>[^\n]*))?\s*$", re.MULTILINE)
 MAX_PATHS = 50
+MAX_ROWS = 60  # skills shown; a comment may hold 65,536 characters
 CHECK_TEXT_LIMIT = 65_535
 
 LevelCheckFactory = Callable[[Config, GitHubPort], HoldsLevel]
@@ -334,7 +335,7 @@ def render_report(policy: RoutingPolicy, ev: PullEvaluation, state: GateState,
                   icon=icons.get(ev.gate.conclusion or "", "⏳"), risk=ev.risk.name,
                   decision=ev.decision.value, gate=ev.gate, touched=touched,
                   default_risk=policy.default_risk.name, unscoped=ev.unscoped,
-                  max_paths=MAX_PATHS, required_roles=ev.required_roles,
+                  max_paths=MAX_PATHS, max_rows=MAX_ROWS, required_roles=ev.required_roles,
                   members=members,
                   approvers=ev.approvers, risk_approval=ev.risk_approval,
                   stale=ev.stale_approvals, dismissed=ev.dismissed,

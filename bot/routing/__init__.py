@@ -12,6 +12,26 @@ Public API::
     result.agent_id      # "executor-1"
     result.approval_role # "approval_manager"
 
+More of the API:
+
+- ``register_agent(agent_id, capabilities, capacity=1.0, *, labels=(), region=None,
+  cost=0.0, windows=("mon-fri 08:00-18:00",), load=0.0)``; ``unregister_agent(id)``.
+- ``register_skill(skill_id, risk_level, required_capabilities=(), *, approval_role=None,
+  paths=(), constraints=None)``: ``approval_role`` replaces the R2 role for this skill.
+- ``set_load(agent_id, load)`` (reported load) and ``set_health(agent_id, error_rate)``
+  (0..1; above ``SkillRouter(health_bound=0.2)`` the agent ranks after healthy ones).
+- ``route(request)`` reserves one unit of predicted load on the chosen agent (pass
+  ``reserve=False`` to preview); the unit ends with ``record_outcome(agent_id,
+  duration=...)`` or after the agent's learned expected duration.
+- ``route_batch(requests)``: urgent first, results in input order.
+- ``RoutingRequest(constraints=Constraints.of(labels=..., region=..., exclude_agents=...,
+  max_cost=..., at=datetime))``.
+- ``execute(result, attempt, backoff=Backoff(base=0.5, factor=2, maximum=30))``: run on
+  the agent, then each fallback after a growing pause; the ``RecoveryOutcome`` lists
+  every attempt.
+- Ranking: capable agents only; healthy before unhealthy, then load / capacity, then id.
+  No capable agent gives ``agent_id=None``, ``missing_capabilities`` and a reason.
+
 Pure: no network, no environment; the clock is injectable.
 """
 

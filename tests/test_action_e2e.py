@@ -297,6 +297,15 @@ def test_a_bad_config_is_annotated_on_its_line(runner: Runner) -> None:
     assert "two days" in error
     assert "not set up right" in result.summary
 
+    # The same mistake on the default branch, where `handle` reads the rules from.
+    (runner.workspace / ".github" / "cvf.yml").write_text(CONFIG)
+    runner.sim.repo(REPO).put_file(".github/cvf.yml",
+                                   "rfc:\n  comment_period:\n    default: soon\n")
+    remote = runner.run("pull_request", pull_payload(1))
+    assert remote.code == 1
+    assert any(a.startswith("::error file=.github/cvf.yml,line=3") and "soon" in a
+               for a in remote.annotations), remote.stdout
+
     outside = runner.run("pull_request", pull_payload(1), config="../../etc/passwd")
     assert outside.code == 1 and "outside the workspace" in outside.stdout
     typo = runner.run("pull_request", pull_payload(1), command="lnit")
@@ -375,6 +384,7 @@ def test_tick_ends_a_comment_period(runner: Runner, sim: GitHubSimulator) -> Non
     preview = runner.run("schedule", {"schedule": "17 * * * *"}, command="tick",
                          **{"dry-run": "true"})
     assert preview.outputs["decision"] == "changed"
+    assert f"POST /repos/{REPO}/issues/{pull.number}/labels" in preview.stdout
     assert repo.labels_on(pull.number) == ["rfc: open-for-comment"]
 
     result = runner.run("schedule", {"schedule": "17 * * * *"}, command="tick")
@@ -384,6 +394,11 @@ def test_tick_ends_a_comment_period(runner: Runner, sim: GitHubSimulator) -> Non
     assert repo.labels_on(pull.number) == ["rfc: review"]
     idle = runner.run("schedule", {"schedule": "17 * * * *"}, command="tick")
     assert idle.outputs["decision"] == "idle"
+
+    # `handle` on a schedule has nothing to react to, and says which command to use.
+    wrong = runner.run("schedule", {"schedule": "17 * * * *"})
+    assert wrong.code == 0
+    assert any(a.startswith("::notice") and "command: tick" in a for a in wrong.annotations)
 
 
 # -- certify -------------------------------------------------------------------------

@@ -281,6 +281,11 @@ def run_handle(run: Run) -> None:
         name = run.env.get("GITHUB_EVENT_NAME", "")
         run.report.verdict = f"Nothing to do for `{name}` events."
         run.report.details["status"] = "no_handler"
+        if name in ("schedule", "workflow_dispatch"):
+            run.report.add("notice", f"`command: handle` reacts to pull request, review and "
+                           f"comment events; for a {name} run use `command: tick` (comment "
+                           f"periods, reminders, alerts) or `command: metrics`",
+                           title="CVF Governance")
         return
     gate = event.outputs.get("routing-gate", "")
     for key in ("decision", "risk-level", "rfc-status"):
@@ -297,8 +302,10 @@ def run_handle(run: Run) -> None:
             run.report.broken = True
     if gate == "failure":
         run.report.blocked = True
-        run.report.add("error", "the cvf/routing gate failed: this pull request must not "
-                       "merge yet (see the cvf/routing check for what to do)",
+        run.report.add("error", f"the cvf/routing gate failed "
+                       f"({event.outputs.get('risk-level', '?')}, "
+                       f"{event.outputs.get('decision', '?')}): this pull request must not "
+                       f"merge yet; the job summary and the cvf/routing check say what to do",
                        title="cvf/routing")
     label = f"{event.name}.{event.action}" if event.action else event.name
     run.report.verdict = (f"Handled `{label}`: {len(outcome.handlers)} handler(s)"
@@ -469,6 +476,10 @@ def run_tick(run: Run) -> None:
     run.report.parts.append("\n".join(["### RFC transitions", *(lines or ["None."])]))
     run.report.details.update(checked=rfc_report.checked, transitions=moved,
                               requests=port.stats.requests, writes=port.stats.writes)
+    if run.inputs.dry_run and port.stats.write_log:
+        from bot.github.dryrun import format_writes
+
+        run.echo(format_writes(port.stats.write_log))
     run.report.verdict = (f"Tick at {now:%Y-%m-%d %H:%M} UTC: {rfc_report.checked} open "
                           f"RFC(s) checked, {len(moved)} transition(s), "
                           f"{port.stats.writes} write(s)"

@@ -9,7 +9,9 @@ against exact values from sorting every record of the period.
 
 Targets (issue 6): ingest >= 100,000 records/s; report time flat in the number of
 records (10M within 1.5x of 100k) and under 200 ms; percentile error <= 1%.
-Each step runs in its own process so peak memory belongs to that step alone.
+Each step runs in its own process so peak memory belongs to that step alone. Ingest is
+also given per second of CPU time, since wall time on a shared machine says more about
+the neighbours than about the code; the load average is printed next to it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import resource
 import statistics
@@ -89,9 +92,11 @@ def generate(size: int, out: Path, exact_out: Path) -> None:
 def ingest_and_report(size: int, data: Path, db: Path) -> dict[str, object]:
     store = open_store(db)
     started = time.perf_counter()
+    cpu = time.process_time()
     with data.open() as fh:
         result = store.ingest_lines(fh, where=data.name)
     ingest_s = time.perf_counter() - started
+    ingest_cpu = time.process_time() - cpu
     assert result.added == size, result
     reports = {}
     for name in PERIODS:
@@ -105,6 +110,7 @@ def ingest_and_report(size: int, data: Path, db: Path) -> dict[str, object]:
         reports[name] = {"ms": statistics.median(timings) * 1000, "summary": view["summary"]}
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"size": size, "ingest_s": ingest_s, "ingest_rps": size / ingest_s,
+            "ingest_cpu_rps": size / ingest_cpu, "load": os.getloadavg()[0],
             "reports": reports, "peak_mb": peak_mb,
             "db_mb": db.stat().st_size / 2**20}
 
@@ -157,9 +163,10 @@ def main() -> None:
 
 
 def _print_row(row: dict) -> None:
-    print(f"size {row['size']:>11,}: ingest {row['ingest_rps']:>9,.0f} rec/s "
-          f"({row['ingest_s']:.1f}s), peak {row['peak_mb']:.0f} MB, db {row['db_mb']:.0f} MB",
-          flush=True)
+    print(f"size {row['size']:>11,}: ingest {row['ingest_rps']:>9,.0f} rec/s wall "
+          f"({row['ingest_s']:.1f}s; {row['ingest_cpu_rps']:,.0f} rec/s of CPU time; "
+          f"load average {row['load']:.1f}), peak {row['peak_mb']:.0f} MB, "
+          f"db {row['db_mb']:.0f} MB", flush=True)
     for name, rep in row["reports"].items():
         errs = row["errors"].get(name, {})
         err_text = " ".join(f"p{p} {e:.3f}%" for p, e in errs.items())
@@ -177,7 +184,9 @@ def _print_summary(rows: list[dict]) -> None:
                      for e in errs.values()), default=0.0)
     ratio = max(last["reports"][n]["ms"] / first["reports"][n]["ms"] for n in PERIODS)
     print("\nsummary")
-    print(f"  ingest: min {min(r['ingest_rps'] for r in rows):,.0f} rec/s (target >= 100,000)")
+    print(f"  ingest: min {min(r['ingest_rps'] for r in rows):,.0f} rec/s wall, "
+          f"{min(r['ingest_cpu_rps'] for r in rows):,.0f} rec/s of CPU time "
+          "(target >= 100,000)")
     print(f"  report: max {worst_ms:.1f} ms (target < 200 ms); "
           f"{last['size']:,} vs {first['size']:,}: {ratio:.2f}x (target <= 1.5x)")
     print(f"  percentile error: max {worst_err:.3f}% (target <= 1%)")

@@ -186,3 +186,9 @@ def test_pieces_cover_the_window_exactly_with_coarse_buckets_inside() -> None:
         assert end == start
     assert {res for res, _, _ in cover} == {60, 3600, 86400}
     assert all(res <= 3600 for res, _, _ in pieces(since, until, 3600))
+
+
+def test_nan_latency_is_refused_whichever_json_parser_runs() -> None:
+    line = json.dumps(record(1)).replace('"latency_ms": 101', '"latency_ms": NaN')
+    with pytest.raises(RecordError, match=r"input:1: `latency_ms` must be a number"):
+        open_store(":memory:").ingest_lines([line])

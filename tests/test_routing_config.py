@@ -163,3 +163,12 @@ def test_skill_constraints_from_config():
         "       region: eu, max_cost: 5}\n")
     policy = build_policy(config.section("routing"))
     assert policy.router.route(RoutingRequest(skill_id="pay")).agent_id == "a"
+
+
+@pytest.mark.parametrize(("label", "level"), [
+    ("risk: R2", RiskLevel.R2), ("Risk:r3", RiskLevel.R3), ("risk:  R0 ", RiskLevel.R0),
+    ("risk: high", None), ("risky", None), ("bug", None)])
+def test_risk_labels(label, level):
+    from bot.routing.pulls import risk_from_label
+
+    assert risk_from_label(label, "risk: ") == level

@@ -151,9 +151,11 @@ def _neg(text: str) -> tuple[int, ...]:
 
 
 def risk_from_label(label: str, prefix: str) -> RiskLevel | None:
-    if not label.lower().startswith(prefix.lower()):
+    """``"risk: R2"`` -> R2; spacing and case after the prefix do not matter."""
+    head = prefix.strip().lower()
+    if not label.lower().startswith(head):
         return None
-    rest = label[len(prefix):].strip().upper()
+    rest = label[len(head):].strip().upper()
     return RiskLevel[rest] if rest in RiskLevel.__members__ else None
 
 
@@ -227,7 +229,7 @@ def _apply_labels(policy: RoutingPolicy, facts: PullFacts, state: GateState, bas
     for label in facts.labels:
         level = risk_from_label(label, policy.label_prefix)
         if level is None:
-            if label.lower().startswith(policy.label_prefix.lower()):
+            if label.lower().startswith(policy.label_prefix.strip().lower()):
                 notes.append(f"Label “{label}” ignored: the level must be R0, R1, R2 or R3.")
             continue
         if level > base:

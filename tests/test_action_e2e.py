@@ -453,3 +453,16 @@ def test_the_rules_come_from_the_default_branch(runner: Runner, sim: GitHubSimul
     shutil.rmtree(runner.workspace / ".github")
     again = runner.run("pull_request", pull_payload(pull.number, sender="author"))
     assert again.code == 1 and again.outputs["risk-level"] == "R1"
+
+
+def test_an_app_token_writes_as_the_app(runner: Runner, sim: GitHubSimulator) -> None:
+    sim.set_token("ghs_app_installation_token", "cvf-app[bot]")
+    pull = sim.repo(REPO).add_pull(author="author", files={"docs/a.md": "x"})
+    for _ in range(2):
+        result = runner.run("pull_request", pull_payload(pull.number),
+                            **{"github-token": "ghs_app_installation_token",
+                               "bot-login": "cvf-app[bot]"})
+        assert result.code == 0, result.stdout
+    reports = [c for c in sim.repo(REPO).comments_on(pull.number)
+               if "<!-- cvf:routing -->" in c.body]
+    assert [c.user for c in reports] == ["cvf-app[bot]"]  # found and edited, not re-posted

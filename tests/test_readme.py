@@ -88,3 +88,15 @@ def test_example_workflows_are_valid_workflows(tmp_path: Path) -> None:
     done = subprocess.run([tool, "--builtin-schema", "vendor.github-workflows", *files],
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_example_configs_are_valid() -> None:
+    from bot.config import SECTIONS, parse_config
+
+    blocks = re.findall(r"```yaml\n(.*?)```", README, re.DOTALL)
+    configs = [text for text in blocks
+               if (data := yaml.safe_load(text)) and isinstance(data, dict)
+               and set(data) <= set(SECTIONS)]
+    assert configs
+    for text in configs:
+        parse_config(text)  # raises ConfigError with the line of any problem

@@ -302,6 +302,17 @@ def test_primary_rate_limit_enforced(seeded):
         assert raw(sim, "GET", "/rate_limit").json()["resources"]["core"]["remaining"] == 0
 
 
+def test_secondary_limit_on_writes_per_minute(seeded):
+    repo, pr = seeded
+    with GitHubSimulator(world=repo.world, writes_per_minute=3) as sim:
+        path = f"/repos/{REPO}/issues/{pr.number}/comments"
+        statuses = [raw(sim, "POST", path, json={"body": str(i)}).status_code for i in range(4)]
+        assert statuses == [201, 201, 201, 403]
+        limited = sim.requests[-1]
+        assert limited.fault == "secondary_rate_limit" and len(repo.comments_on(pr.number)) == 3
+        assert raw(sim, "GET", path).status_code == 200  # reads are not limited
+
+
 def test_5xx_burst_is_retried_by_pygithub(ghsim, seeded):
     repo, pr = seeded
     fault = ghsim.fail(502, times=2, method="POST", path=r"/issues/\d+/comments$")

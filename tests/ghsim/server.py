@@ -78,6 +78,8 @@ class GitHubSimulator:
       ``sim.set_team(org, slug, members, pending=...)``; ``sim.add_installation(id, org)``
       for App auth; ``sim.set_token(token, login)`` to choose who a token acts as (by
       default every token acts as ``world.default_login``, ``cvf-governance[bot]``).
+    Limits: ``enforce_rate_limit=True`` answers 403 once ``rate_limit`` requests an hour are
+      used; ``writes_per_minute=80`` applies GitHub's secondary limit on writes.
     Faults: ``fail``, ``secondary_rate_limit``, ``primary_rate_limit``,
       ``too_many_requests``, ``slow``, ``drop``, ``fail_team_lookup``, ``inject`` and
       ``clear_faults``; each is scoped by ``method`` and a ``path`` regex and fires ``times``.
@@ -89,6 +91,7 @@ class GitHubSimulator:
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, world: World | None = None,
                  rate_limit: int = 5000, enforce_rate_limit: bool = False,
+                 writes_per_minute: int | None = None,
                  log_limit: int | None = 200_000, valid_tokens: set[str] | None = None,
                  default_per_page: int = 30) -> None:
         self.world = world or World()
@@ -96,6 +99,10 @@ class GitHubSimulator:
         self.port = port
         self.rate_limit = rate_limit
         self.enforce_rate_limit = enforce_rate_limit
+        # GitHub's documented secondary limit on content-creating requests (80 a minute);
+        # off unless asked for, so load tests choose whether to meet it.
+        self.writes_per_minute = writes_per_minute
+        self._recent_writes: dict[str, deque[float]] = {}
         self.valid_tokens = valid_tokens
         self.default_per_page = default_per_page
         self.faults: list[Fault] = []
@@ -278,6 +285,19 @@ class GitHubSimulator:
             bucket.roll()
             return bucket
 
+    def _too_many_writes(self, token: str | None) -> bool:
+        if self.writes_per_minute is None:
+            return False
+        now = time.monotonic()
+        with self._lock:
+            recent = self._recent_writes.setdefault(token or "", deque())
+            while recent and now - recent[0] >= 60:
+                recent.popleft()
+            if len(recent) >= self.writes_per_minute:
+                return True
+            recent.append(now)
+            return False
+
     def _rewrite(self, path: str) -> str:
         match = re.match(r"^/repositories/(\d+)(/.*)?$", path)
         if match:
@@ -331,6 +351,12 @@ class GitHubSimulator:
                 "message": f"API rate limit exceeded for {login}.",
                 "documentation_url": "https://docs.github.com/rest/overview/"
                                      "rate-limits-for-the-rest-api"}, bucket=bucket)
+            return
+
+        if method in WRITE_METHODS and self._too_many_writes(token):
+            entry.fault = "secondary_rate_limit"
+            self._answer_fault(h, entry, started, Fault("secondary_rate_limit", status=403,
+                                                        retry_after=60), bucket)
             return
 
         status, body, extra, raw_out = self._dispatch(method, path, query, pairs, entry.body,

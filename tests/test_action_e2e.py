@@ -347,6 +347,12 @@ def test_route_previews_a_pull_request_and_a_skill(runner: Runner,
     assert sim.writes() == []
     assert sim.count("GET", rf"/pulls/{pull.number}/files") >= 1
 
+    scope = sim.repo(REPO).add_pull(author="author", files={"src/a.py": "x", "setup.cfg": "y"})
+    outside = runner.run("workflow_dispatch", {}, command="route", pr=str(scope.number))
+    assert outside.code == 1 and outside.outputs["decision"] == "scope_guard"
+    assert any(a.startswith("::error file=setup.cfg,title=cvf/routing%3A out of scope::")
+               for a in outside.annotations), outside.annotations
+
     skill = runner.run("workflow_dispatch", {}, command="route", skill="docs")
     assert skill.code == 0
     assert (skill.outputs["decision"], skill.outputs["risk-level"]) == ("auto_execute", "R0")

@@ -396,6 +396,10 @@ def run_route(run: Run) -> None:
         run.report.blocked = True
         run.report.add("error", f"#{number} must not merge yet: {gate.title}. {gate.summary}",
                        title="cvf/routing")
+        for path in evaluation.unscoped:  # shown on the file in the pull request's diff
+            run.report.add("error", f"{path} is outside every skill's paths: move it to "
+                           f"another pull request or add it to a skill's `paths`",
+                           file=path, title="cvf/routing: out of scope")
 
 
 def _pull_number(payload: Mapping[str, Any]) -> int | None:

@@ -237,3 +237,25 @@ def test_objects_have_the_keys_of_real_webhook_objects(ghsim, payload):
         differences = {d for d in key_differences(payload(event, action)[key], answer)
                        if ".permissions." not in d}
         assert differences <= PAYLOAD_ALLOWED.get(key, set()), (event, key)
+
+
+def test_collaborators_match_the_collaborator_fixture(ghsim):
+    repo = ghsim.repo(f"{ORG}/add-and-remove-repository-collaborator")
+    exchange = load_api_fixture("add-and-remove-repository-collaborator")[3]
+    for person in exchange["response"]:
+        repo.set_permission(person["login"], person["role_name"])
+    answer = send(ghsim, exchange)
+    assert_same_shape(exchange, answer)
+    assert [(u["login"], u["role_name"], u["permissions"]) for u in answer.json()] == [
+        (u["login"], u["role_name"], u["permissions"]) for u in exchange["response"]]
+
+
+def test_organization_invents_no_keys(ghsim):
+    """The recorded organization is an owner's view (billing, plan ...); the simulator's
+    public view must be a subset of it with the same values where they are not ids."""
+    ghsim.repo(f"{ORG}/hello-world")
+    (exchange,) = load_api_fixture("get-organization")
+    answer = send(ghsim, exchange)
+    assert answer.status_code == 200
+    assert answer.json().keys() <= exchange["response"].keys()
+    assert answer.json()["login"] == ORG and answer.json()["type"] == "Organization"

@@ -74,14 +74,17 @@ class GitHubSimulator:
     Seeding (all return the records they create):
       ``sim.repo("o/r")`` -> ``Repo`` (created on first use) with ``put_file``, ``add_pull``,
       ``add_issue``, ``add_comment``, ``add_reaction``, ``add_review``,
-      ``add_review_comment``, ``add_label``, ``set_permission``, ``add_workflow_run``;
-      ``sim.set_team(org, slug, members, pending=...)``; ``sim.add_installation(id, org)``
-      for App auth; ``sim.set_token(token, login)`` to choose who a token acts as (by
-      default every token acts as ``world.default_login``, ``cvf-governance[bot]``).
+      ``add_review_comment``, ``add_label``, ``set_permission``, ``add_workflow_run``,
+      ``delete_comment``, ``concurrent_edit`` (someone else commits just before the bot's
+      next PUT: a real 409); ``sim.set_team(org, slug, members, pending=...)``;
+      ``sim.add_installation(id, org)`` for App auth (``expire_tokens`` to force a
+      refresh); ``sim.set_token(token, login)`` to choose who a token acts as (by default
+      every token acts as ``world.default_login``, ``cvf-governance[bot]``); a frozen or
+      stepped clock with ``GitHubSimulator(world=World(clock=...))``.
     Limits: ``enforce_rate_limit=True`` answers 403 once ``rate_limit`` requests an hour are
       used; ``writes_per_minute=80`` applies GitHub's secondary limit on writes.
     Faults: ``fail``, ``secondary_rate_limit``, ``primary_rate_limit``,
-      ``too_many_requests``, ``slow``, ``drop``, ``fail_team_lookup``, ``inject`` and
+      ``too_many_requests``, ``slow``, ``drop``, ``conflict``, ``fail_team_lookup``, ``inject`` and
       ``clear_faults``; each is scoped by ``method`` and a ``path`` regex and fires ``times``.
     Inspection: ``sim.requests`` (``LoggedRequest`` list), ``sim.writes()``,
       ``sim.count(method, path_regex)``, ``sim.errors`` (simulator bugs, should stay empty),

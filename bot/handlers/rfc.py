@@ -402,11 +402,15 @@ def _sync_once(gh: GitHubPort, config: Config, number: int, *, now: datetime,
     if snap.status_comment is None or snap.status_comment.body != body:
         gh.upsert_sticky_comment(number, STATUS_MARKER, body)
     _labels(gh, config, pull, state)
-    if refresh_check or any(e.from_state != e.to_state for e in outcome.new_entries):
+    commit = _front_matter(gh, config, pull, snap, machine, ledger)
+    if commit and pull.state == "open":
+        # The bot's commit is the branch's new head; a required check must be on it (a push
+        # made with an Action's token starts no new workflow run).
+        _check(gh, replace(pull, head_sha=commit), snap, state)
+    elif refresh_check or any(e.from_state != e.to_state for e in outcome.new_entries):
         # Check runs cannot be read through the port; write only when something moved, so
         # a redelivered comment event writes nothing at all.
         _check(gh, pull, snap, state)
-    _front_matter(gh, config, pull, snap, machine, ledger)
     _problem_comment(gh, snap)
 
     # 3. Did someone else write meanwhile? Re-read; the last writer finishes the job. (A
@@ -431,7 +435,9 @@ def _settled(gh: GitHubPort, config: Config, number: int, snap: Snapshot, body: 
 def _reply(gh: GitHubPort, snap: Snapshot, number: int, marker: str, text: str) -> None:
     if snap.bot_comment_with(marker) is not None:
         return
-    gh.create_comment(number, f"{marker}\n{text}")
+    # Posted as a sticky comment: two workers answering the same command at once (GitHub
+    # redelivering while the first is still busy) converge on one reply.
+    gh.upsert_sticky_comment(number, marker, f"{marker}\n{text}")
 
 
 def _quote(author: str, line: str) -> str:
@@ -611,19 +617,19 @@ def _decision_entry(ledger: Ledger, state: str) -> Entry | None:
 
 
 def _front_matter(gh: GitHubPort, config: Config, pull: PullRequest, snap: Snapshot,
-                  machine: Machine, ledger: Ledger) -> None:
+                  machine: Machine, ledger: Ledger) -> str | None:
     """Commit the state into the RFC's front matter: on the PR branch when the bot may push
-    there, else (fork PRs) on the base branch once the PR is merged."""
+    there, else (fork PRs) on the base branch once the PR is merged. Returns the commit."""
     if snap.document is None or (snap.lint_errors and pull.state == "open"):
-        return
+        return None
     if pull.state == "open":
         if pull.is_fork:
-            return
+            return None
         branch = pull.head_ref
     elif pull.merged:
         branch = pull.base_ref
     else:
-        return
+        return None
     decision = _decision_entry(ledger, machine.state)
     url = pull.html_url
 
@@ -645,16 +651,12 @@ def _front_matter(gh: GitHubPort, config: Config, pull: PullRequest, snap: Snaps
 
     message = f"RFC: record status {machine.state} (#{pull.number})"
     try:
-        commit = gh.update_file(snap.path, branch, change, message)
+        return gh.update_file(snap.path, branch, change, message)
     except GitHubError as exc:
         # A protected branch or a read-only token: the labels and the status comment still
         # hold the state, and the merge will write it.
         log.warning("could not write the front matter of %s on %s: %s", snap.path, branch, exc)
-        return
-    if commit and pull.state == "open":
-        # The commit is the branch's new head; a required check must be on it too (a push
-        # made with an Action's token starts no new workflow run).
-        _check(gh, replace(pull, head_sha=commit), snap, machine.state)
+        return None
 
 
 # -- routing ------------------------------------------------------------------------------

@@ -459,3 +459,32 @@ def test_certification_that_cannot_be_read_makes_no_vote_binding():
     status = w.status()
     assert "| approve | 0 | 1 |" in status
     assert "certification could not be checked, so no vote is binding" in status
+
+
+def test_accept_can_wait_for_answered_review_threads():
+    w = World(CONFIG + "  require_answered_threads: true\n")
+    w.opened()
+    w.say("writer", "/rfc open")
+    w.react("alice", "+1")
+    w.react("bob", "+1")
+    question = w.gh.add_review_comment(w.number, "zed", "What about <b>@bob</b>?", path=PATH)
+    handler.on_review_comment(w.event("pull_request_review_comment", {
+        "action": "created", "pull_request": {"number": w.number},
+        "comment": {"id": question.id}, "sender": {"login": "zed"}}), w.gh)
+    status = w.status()
+    assert "1 without an author's reply" in status and "@bob" not in status
+    w.tick(w.now + timedelta(days=15))
+    w.say("alice", "/rfc accept")
+    assert "1 review thread(s) on the RFC have no reply from an author" in w.replies()[-1]
+    w.gh.add_review_comment(w.number, "writer", "Answered.", path=PATH,
+                            in_reply_to_id=question.id)
+    cid = w.say("alice", "/rfc accept")
+    assert w.reactions(cid) == ["rocket"]
+
+
+def test_reminders_can_be_switched_off():
+    w = World(CONFIG + "  reminder_before: false\n")
+    w.opened()
+    w.say("writer", "/rfc open")
+    w.tick(w.now + timedelta(days=13, hours=12))
+    assert not [r for r in w.replies() if "Reminder" in r]

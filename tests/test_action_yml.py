@@ -68,3 +68,16 @@ def test_no_expression_is_pasted_into_shell_code() -> None:
             uses = str(step.get("uses", ""))
             if uses and not uses.startswith("./"):
                 assert re.search(r"@[0-9a-f]{40}$", uses), f"{file.name}: pin {uses} by sha"
+
+
+def test_ci_runs_the_readme_test_command_and_the_workflow_checks() -> None:
+    script = (ROOT / ".ci" / "run").read_text("utf-8")
+    for line in ("pip install -q -e '.[test]'", "python3 -m pytest",
+                 "check-jsonschema --builtin-schema vendor.github-actions action.yml",
+                 "check-jsonschema --builtin-schema vendor.github-workflows "
+                 ".github/workflows/*.yml",
+                 "check-jsonschema --builtin-schema vendor.github-issue-forms",
+                 "zizmor --offline --min-severity medium ."):
+        assert line in script, line
+    readme = (ROOT / "README.md").read_text("utf-8")
+    assert "pip install -e '.[test]' && python -m pytest" in readme

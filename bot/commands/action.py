@@ -216,6 +216,7 @@ class Run:
     watch: PermissionWatch = field(default_factory=PermissionWatch)
     clock: Callable[[], datetime] = utcnow
     echo: Callable[[str], None] = click.echo
+    opened: list[GitHubPort] = field(default_factory=list)
 
     @property
     def config(self) -> Config:
@@ -234,7 +235,15 @@ class Run:
         return self.factory or factory_from_config(self.config, self.env)
 
     def port(self, *, dry_run: bool) -> GitHubPort:
-        return self.watch.factory(self.base_factory())(self.repo, None, dry_run=dry_run)
+        port = self.watch.factory(self.base_factory())(self.repo, None, dry_run=dry_run)
+        self.opened.append(port)
+        return port
+
+    def close(self) -> None:
+        from bot.github.delivery import close_port
+
+        for port in self.opened:
+            close_port(port)
 
     def payload(self) -> dict[str, Any]:
         path = self.env.get("GITHUB_EVENT_PATH", "")
@@ -635,9 +644,12 @@ def execute(state: CliState, env: Mapping[str, str], *, factory: GitHubFactory |
                   inputs=inputs, env=env, workspace=workspace, report=report, factory=factory,
                   clock=clock, echo=echo)
         with_bot_login(run.state, inputs.bot_login)  # loads the config: errors come first
-        if inputs.command in GOVERNING:
-            use_default_branch_config(run)
-        RUNNERS[inputs.command](run)
+        try:
+            if inputs.command in GOVERNING:
+                use_default_branch_config(run)
+            RUNNERS[inputs.command](run)
+        finally:
+            run.close()
     except PermissionDenied as exc:
         report.broken = True
         report.add("error", f"{exc} — the workflow needs `permissions:` "

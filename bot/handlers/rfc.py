@@ -681,8 +681,10 @@ def on_issue_comment(event: Event, gh: GitHubPort) -> None:
     trigger = None
     if event.action in ("created", "edited"):
         trigger = comment.get("id") if isinstance(comment.get("id"), int) else None
-    result = sync(gh, event.config, int(issue.get("number") or 0), now=event.now,
-                  trigger=trigger)
+    number = issue.get("number")
+    if not isinstance(number, int) or number <= 0:
+        return
+    result = sync(gh, event.config, number, now=event.now, trigger=trigger)
     _report(event, result)
 
 

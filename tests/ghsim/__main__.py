@@ -45,9 +45,10 @@ def serve(port: int) -> None:
 
     with GitHubSimulator(port=port) as sim:
         seed_demo(sim)
-        print(f"GitHub simulator at {sim.base_url} (repository {REPO}); Ctrl-C stops it")
+        print(f"GitHub simulator at {sim.base_url} (repository {REPO}); Ctrl-C stops it",
+              flush=True)
         print(f"  curl -s {sim.base_url}/repos/{REPO}/pulls/1 | head")
-        print(f"  GITHUB_API_URL={sim.base_url} GITHUB_TOKEN=any cvf handle ...")
+        print(f"  GITHUB_API_URL={sim.base_url} GITHUB_TOKEN=any cvf handle ...", flush=True)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import json
 import math
+import queue
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -184,6 +186,21 @@ _TEMP_TABLES = (
     "err INTEGER, lat_sum REAL)",
     "CREATE TEMP TABLE IF NOT EXISTS m_hist (b INTEGER, kind INTEGER, bin INTEGER, n INTEGER)",
 )
+_M = f"CAST(ts / {MINUTE} AS INTEGER) * {MINUTE}"
+_MINUTE_SQL = {
+    "m_main": f"INSERT INTO m_main SELECT {_M} AS b, risk, decision, COUNT(*), SUM(ok), "  # noqa: S608 - fixed names
+              "SUM(lat), SUM(audit_ok), SUM(needed), SUM(granted), SUM(rejected) "
+              "FROM stage GROUP BY b, risk, decision",
+    "m_agent": f"INSERT INTO m_agent SELECT {_M} AS b, agent, COUNT(*), COUNT(*) - SUM(ok), "  # noqa: S608 - fixed names
+               "SUM(lat), MAX(ts) FROM stage GROUP BY b, agent",
+    "m_skill": f"INSERT INTO m_skill SELECT {_M} AS b, skill, risk, COUNT(*), "  # noqa: S608 - fixed names
+               "COUNT(*) - SUM(ok), SUM(lat) FROM stage GROUP BY b, skill, risk",
+    "m_hist": f"INSERT INTO m_hist SELECT {_M} AS b, {LATENCY}, lat_bin, COUNT(*) FROM stage "  # noqa: S608 - fixed names
+              f"GROUP BY b, lat_bin UNION ALL SELECT {_M} AS b, {APPROVAL_TIME}, appr_bin, "
+              "COUNT(*) FROM stage WHERE appr_bin IS NOT NULL GROUP BY b, appr_bin",
+}
+
+
 def _rollup_sql() -> list[str]:
     out = []
     for res in RESOLUTIONS:
@@ -238,58 +255,61 @@ def _stage_row(rid: str, ts: float, text: str, obj: dict[str, Any]) -> tuple[Any
             rejected, appr_bin)
 
 
-def _minute_sums(rows: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], ...]:
-    """Per-minute sums of staged rows for the four rollups (main, agent, skill, histogram)."""
-    main: dict[tuple[int, str, str], list[Any]] = {}
-    agents: dict[tuple[int, str], list[Any]] = {}
-    skills: dict[tuple[int, str, str], list[Any]] = {}
-    hist: dict[tuple[int, int, int], int] = {}
-    for (_, ts, _, risk, decision, agent, skill, ok, lat, lat_bin, audit_ok, needed, granted,
-         rejected, appr_bin) in rows:
-        minute = int(ts // MINUTE) * MINUTE
-        key = (minute, risk, decision)
-        m = main.get(key)
-        if m is None:
-            main[key] = [1, ok, lat, audit_ok, needed, granted, rejected]
-        else:
-            m[0] += 1
-            m[1] += ok
-            m[2] += lat
-            m[3] += audit_ok
-            m[4] += needed
-            m[5] += granted
-            m[6] += rejected
-        akey = (minute, agent)
-        a = agents.get(akey)
-        if a is None:
-            agents[akey] = [1, 1 - ok, lat, ts]
-        else:
-            a[0] += 1
-            a[1] += 1 - ok
-            a[2] += lat
-            if ts > a[3]:
-                a[3] = ts
-        skey = (minute, skill, risk)
-        k = skills.get(skey)
-        if k is None:
-            skills[skey] = [1, 1 - ok, lat]
-        else:
-            k[0] += 1
-            k[1] += 1 - ok
-            k[2] += lat
-        hkey = (minute, LATENCY, lat_bin)
-        hist[hkey] = hist.get(hkey, 0) + 1
-        if appr_bin is not None:
-            hkey = (minute, APPROVAL_TIME, appr_bin)
-            hist[hkey] = hist.get(hkey, 0) + 1
-    return ([(*k, *v) for k, v in main.items()], [(*k, *v) for k, v in agents.items()],
-            [(*k, *v) for k, v in skills.items()], [(*k, v) for k, v in hist.items()])
-
-
 def _seconds_between(start: Any, end: Any) -> float | None:
     if not isinstance(start, str) or not isinstance(end, str):
         return None
     return max(0.0, (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds())
+
+
+class _ChunkWriter:
+    """Writes chunks on a second thread while the caller parses the next ones.
+
+    SQLite lets go of the GIL while it runs a statement, so the rollup SQL of one chunk
+    overlaps the JSON parsing of the next. Chunks are written in order, one at a time,
+    on the caller's connection and inside the caller's transaction; at most two wait.
+    """
+
+    def __init__(self, write: Callable[[list[tuple[Any, ...]]], tuple[int, int]]):
+        self.write = write
+        self.queue: queue.Queue[list[tuple[Any, ...]] | None] = queue.Queue(maxsize=2)
+        self.added = self.duplicates = 0
+        self.error: BaseException | None = None
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, name="cvf-metrics-writer",
+                                       daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self.queue.get()) is not None:
+            if self.error is not None or self.stopping:
+                continue  # drain: the caller is about to give up
+            try:
+                added, duplicates = self.write(chunk)
+            except BaseException as exc:  # handed to the caller, which re-raises it
+                self.error = exc
+                continue
+            self.added += added
+            self.duplicates += duplicates
+
+    def put(self, chunk: list[tuple[Any, ...]]) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(chunk)
+
+    def finish(self) -> tuple[int, int]:
+        """Wait for every chunk; re-raise the writer's error if it had one."""
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.added, self.duplicates
+
+    def stop(self) -> None:
+        """Skip what is still queued and wait for the chunk in hand (idempotent)."""
+        if self.thread.is_alive():
+            self.stopping = True
+            self.queue.put(None)
+            self.thread.join()
 
 
 class SqliteStore:
@@ -383,86 +403,94 @@ class SqliteStore:
         ids: set[str] = set()
         loads = _fast_loads
         fromiso = datetime.fromisoformat
+        writer: _ChunkWriter | None = None
         with self.transaction():
             self._stage()
-            for number, raw in enumerate(lines, start=1):
-                text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-                text = text.strip()
-                if not text:
-                    continue
-                try:
-                    obj = loads(text)
-                except ValueError:
-                    try:  # the standard parser accepts a little more and explains better
-                        obj = json.loads(text)
-                    except json.JSONDecodeError as exc:
-                        problems.append(f"{where}:{number}: not valid JSON "
-                                        f"({exc.msg} at column {exc.colno})")
+            try:
+                for number, raw in enumerate(lines, start=1):
+                    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+                    text = text.strip()
+                    if not text:
+                        continue
+                    try:
+                        obj = loads(text)
+                    except ValueError:
+                        try:  # the standard parser accepts a little more and explains better
+                            obj = json.loads(text)
+                        except json.JSONDecodeError as exc:
+                            problems.append(f"{where}:{number}: not valid JSON "
+                                            f"({exc.msg} at column {exc.colno})")
+                            if len(problems) >= MAX_PROBLEMS:
+                                break
+                            continue
+                    problem = check(obj)
+                    if problem:
+                        problems.append(f"{where}:{number}: {problem}")
                         if len(problems) >= MAX_PROBLEMS:
                             break
                         continue
-                problem = check(obj)
-                if problem:
-                    problems.append(f"{where}:{number}: {problem}")
-                    if len(problems) >= MAX_PROBLEMS:
-                        break
-                    continue
+                    if problems:
+                        continue  # only looking for more problems now
+                    rid = obj.get("id")
+                    if rid is None or "source" not in obj:
+                        if rid is None:
+                            rid = content_id(text)
+                            obj = {"id": rid, **obj}
+                        obj.setdefault("source", default_source)
+                        text = json.dumps(obj, separators=(",", ":"))
+                    if rid in ids:
+                        duplicates += 1
+                        continue
+                    ids.add(rid)
+                    chunk.append(_stage_row(rid, fromiso(obj["timestamp"]).timestamp(), text, obj))
+                    if len(chunk) >= CHUNK:
+                        if writer is None:
+                            writer = _ChunkWriter(self._write_chunk)
+                        writer.put(chunk)
+                        chunk = []
+                        ids.clear()
                 if problems:
-                    continue  # only looking for more problems now
-                rid = obj.get("id")
-                if rid is None or "source" not in obj:
-                    if rid is None:
-                        rid = content_id(text)
-                        obj = {"id": rid, **obj}
-                    obj.setdefault("source", default_source)
-                    text = json.dumps(obj, separators=(",", ":"))
-                if rid in ids:
-                    duplicates += 1
-                    continue
-                ids.add(rid)
-                chunk.append(_stage_row(rid, fromiso(obj["timestamp"]).timestamp(), text, obj))
-                if len(chunk) >= CHUNK:
+                    raise RecordError(problems)
+                if writer is not None:
+                    a, d = writer.finish()
+                    added, duplicates = added + a, duplicates + d
+                if chunk:
                     a, d = self._write_chunk(chunk)
                     added, duplicates = added + a, duplicates + d
-                    chunk = []
-                    ids.clear()
-            if problems:
-                raise RecordError(problems)
-            if chunk:
-                a, d = self._write_chunk(chunk)
-                added, duplicates = added + a, duplicates + d
+            finally:
+                if writer is not None:
+                    writer.stop()  # before the rollback touches the connection
         return IngestResult(added=added, duplicates=duplicates)
 
     def _stage(self) -> None:
         for sql in _TEMP_TABLES:
             self.db.execute(sql)
+        self.db.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS stage (id TEXT, ts REAL, body TEXT, risk TEXT, "
+            "decision TEXT, agent TEXT, skill TEXT, ok INTEGER, lat REAL, lat_bin INTEGER, "
+            "audit_ok INTEGER, needed INTEGER, granted INTEGER, rejected INTEGER, "
+            "appr_bin INTEGER)")
+        self.db.execute("DELETE FROM stage")
 
     def _write_chunk(self, chunk: list[tuple[Any, ...]]) -> tuple[int, int]:
-        """Insert one chunk's new records, then fold them into every rollup."""
+        """Insert one chunk's new records and fold them into every rollup, all inside SQLite
+        (which lets go of the GIL while it works, so parsing the next chunk overlaps)."""
         db = self.db
-        db.execute("SAVEPOINT chunk")
-        try:
-            db.executemany("INSERT INTO executions (id, ts, body) VALUES (?, ?, ?)",
-                           [row[:3] for row in chunk])
-            fresh = chunk
-        except sqlite3.IntegrityError:
-            # Some ids are stored already: go row by row and keep only the new ones.
-            db.execute("ROLLBACK TO chunk")
-            fresh = [row for row in chunk if db.execute(
-                "INSERT OR IGNORE INTO executions (id, ts, body) VALUES (?, ?, ?)",
-                row[:3]).rowcount == 1]
-        db.execute("RELEASE chunk")
-        if fresh:
-            # Minute sums in Python (one pass), then hours and days from those in SQL.
-            for table, rows in zip(("m_main", "m_agent", "m_skill", "m_hist"),
-                                   _minute_sums(fresh), strict=True):
-                db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
-                marks = ",".join("?" * len(rows[0])) if rows else ""
-                if rows:
-                    db.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)  # noqa: S608
-            for statement in _ROLLUP_SQL:
-                db.execute(statement)
-        return len(fresh), len(chunk) - len(fresh)
+        before = self.last_seq()
+        db.executemany("INSERT INTO stage VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", chunk)
+        fresh = db.execute("INSERT OR IGNORE INTO executions (id, ts, body) "
+                           "SELECT id, ts, body FROM stage ORDER BY rowid").rowcount
+        if fresh < len(chunk):
+            db.execute("DELETE FROM stage WHERE id IN "
+                       "(SELECT id FROM executions WHERE seq <= ?)", (before,))
+        # Minute sums first (one pass over the chunk), then hours and days from those.
+        for table, sql in _MINUTE_SQL.items():
+            db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
+            db.execute(sql)
+        for statement in _ROLLUP_SQL:
+            db.execute(statement)
+        db.execute("DELETE FROM stage")
+        return fresh, len(chunk) - fresh
 
     # -- raw records --------------------------------------------------------------
     def export_jsonl(self, out: IO[str], since: datetime | None = None,

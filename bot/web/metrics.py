@@ -32,6 +32,7 @@ from bot.events import utcnow
 from bot.metrics.record import RecordError
 
 STREAM_LIFETIME = 300.0  # seconds before the server ends a stream (clients reconnect)
+ALERT_INTERVAL = 15.0  # alerts read every rollup table, so check them less often than records
 
 
 def create_blueprint(config: Config, state: Any = None) -> Blueprint:
@@ -153,17 +154,21 @@ def _events(config: Config, start: int | None, poll: float,
         firing: set[str] = set()
         yield f"retry: {int(poll * 1000)}\n\n"
         deadline = time.monotonic() + STREAM_LIFETIME
+        next_alerts = 0.0
         while time.monotonic() < deadline:
             sent = False
             for number, record in store.records_after(seq, limit=200):
                 yield f"id: {number}\nevent: execution\ndata: {json.dumps(record)}\n\n"
                 seq = number
                 sent = True
-            for alert in evaluate(store, settings, clock()):
-                if alert.key not in firing:
-                    yield f"event: alert\ndata: {json.dumps(alert.to_json())}\n\n"
-                    sent = True
-                firing.add(alert.key)
+            if time.monotonic() >= next_alerts:
+                next_alerts = time.monotonic() + ALERT_INTERVAL
+                now_firing = evaluate(store, settings, clock())
+                for alert in now_firing:
+                    if alert.key not in firing:
+                        yield f"event: alert\ndata: {json.dumps(alert.to_json())}\n\n"
+                        sent = True
+                firing = {alert.key for alert in now_firing}
             if not sent:
                 yield ": waiting\n\n"
             time.sleep(poll)

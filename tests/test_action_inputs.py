@@ -55,3 +55,17 @@ def test_a_config_path_outside_the_workspace_is_refused(tmp_path: Path) -> None:
     assert code == 1
     assert any("/etc/passwd is outside the workspace" in line for line in lines)
     assert not any("root:" in line for line in lines)  # the file was never read
+
+
+def test_many_problems_are_all_in_the_summary(tmp_path: Path) -> None:
+    (tmp_path / "rfcs").mkdir()
+    for n in range(1, 13):
+        (tmp_path / "rfcs" / f"{n:04d}-broken.md").write_text("no front matter here\n")
+    summary = tmp_path / "summary.md"
+    output = tmp_path / "output"
+    code, lines, _ = run(tmp_path, GITHUB_STEP_SUMMARY=str(summary), GITHUB_OUTPUT=str(output))
+    assert code == 1
+    text = summary.read_text()
+    assert all(f"rfcs/{n:04d}-broken.md" in text for n in range(1, 13))
+    assert "at most 10 error and 10 warning annotations" in text
+    assert "decision<<" in output.read_text() and "\nfail\n" in output.read_text()

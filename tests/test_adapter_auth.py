@@ -80,3 +80,12 @@ def test_installation_tokens_are_cached_and_refreshed_before_expiry(pem: str) ->
     assert responses.calls[-1].request.headers["Authorization"] == "token ghs_second"
     jwt_call = [c for c in responses.calls if "access_tokens" in c.request.url][0]
     assert jwt_call.request.headers["Authorization"].startswith("Bearer ")
+
+
+def test_a_broken_private_key_is_named_not_quoted() -> None:
+    broken = ("-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWJ1dC1ub3QtYS1rZXk=\n"
+              "-----END PRIVATE KEY-----\n")
+    section = parse_config("").section("github")
+    with pytest.raises(ConfigError, match="CVF_PRIVATE_KEY does not hold a usable PEM") as info:
+        credentials_from_env(section, {"CVF_APP_ID": "1", "CVF_PRIVATE_KEY": broken})
+    assert "c2VjcmV0" not in str(info.value)

@@ -7,6 +7,7 @@ them; the assertions read what the simulated GitHub received and stored.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -34,6 +35,20 @@ SECRET = "e2e-webhook-secret"
 TOKEN = "ghs_e2e_installation_token"
 REPO = "Codertocat/Hello-World"
 MARKER = "<!-- cvf:e2e -->"
+
+
+@pytest.fixture(autouse=True)
+def _delivery_logs_flow() -> Iterator[None]:
+    """These tests read the delivery log: make sure no other test left it muted."""
+    loggers = [logging.getLogger(name) for name in ("cvf", "cvf.webhook", "cvf.delivery")]
+    saved = [(logger, list(logger.filters), logger.disabled) for logger in loggers]
+    for logger in loggers:
+        logger.filters.clear()
+        logger.disabled = False
+    yield
+    for logger, filters, disabled in saved:
+        logger.filters[:] = filters
+        logger.disabled = disabled
 
 
 def governance_router() -> Router:

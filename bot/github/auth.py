@@ -184,7 +184,7 @@ def credentials_from_env(github_section: Mapping[str, Any],
     app_id = env.get(app_id_env, "").strip()
     key = env.get(key_env, "").strip()
     if app_id and key:
-        return AppCredentials(app_id, _read_key(key, key_env),
+        return AppCredentials(app_id, _checked_key(_read_key(key, key_env), key_env),
                               base_url=api_url(github_section, env), clock=clock)
     if app_id or key:
         missing = key_env if app_id else app_id_env
@@ -197,6 +197,19 @@ def credentials_from_env(github_section: Mapping[str, Any],
     raise ConfigError("no GitHub credentials found",
                       hint=f"set {token_env} to a token, or {app_id_env} and {key_env} "
                            f"for a GitHub App")
+
+
+def _checked_key(pem: str, env_name: str) -> str:
+    """Refuse a broken key at start-up, naming the variable and never quoting the key."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        load_pem_private_key(pem.encode("utf-8"), password=None)
+    except (ValueError, TypeError):
+        raise ConfigError(f"{env_name} does not hold a usable PEM private key",
+                          hint="download a new private key from the GitHub App's settings "
+                               "and give its text or its file path") from None
+    return pem
 
 
 def _read_key(value: str, env_name: str) -> str:

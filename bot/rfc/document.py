@@ -395,7 +395,7 @@ def update_front_matter(text: str, changes: Mapping[str, Any]) -> str:
     parse_rfc(text, path="<update>")  # same structural checks as reading
     opening, close_start, _ = _front_matter_span(text, "<update>")
     newline = "\r\n" if text[:opening].endswith("\r\n") else "\n"
-    lines = text[opening:close_start].splitlines()
+    lines = _physical_lines(text[opening:close_start])
     blocks = _key_blocks(lines)
     for key, value in changes.items():
         if key in blocks:
@@ -424,6 +424,15 @@ def update_front_matter(text: str, changes: Mapping[str, Any]) -> str:
             raise InputError(f"could not write front-matter field '{key}'",
                              hint="the front matter is unusually formatted; edit it by hand")
     return result
+
+
+def _physical_lines(chunk: str) -> list[str]:
+    """Split on newlines only: ``str.splitlines`` also splits on NEL, LS and PS, which
+    may stand inside a YAML scalar and must survive a rewrite."""
+    lines = [line.removesuffix("\r") for line in chunk.split("\n")]
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
 
 
 def _key_blocks(lines: list[str]) -> dict[str, tuple[int, int]]:

@@ -16,6 +16,9 @@ from bot.errors import InputError
 
 Path = tuple[str | int, ...]
 _SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Anchors and aliases are fine in moderation; a document that expands past this many
+# values (each alias counted again) is an attack on whatever walks the data afterwards.
+MAX_EXPANDED = 100_000
 
 
 @dataclass
@@ -62,9 +65,34 @@ def _parse_once(text: str) -> tuple[yaml.Node | None, Any]:
     loader = _SafeLoader(text)
     try:
         node = loader.get_single_node()
+        if node is not None:
+            _expanded_size(node, {}, set())
         return node, (loader.construct_document(node) if node is not None else None)
     finally:
         loader.dispose()
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int]) -> int:
+    """How many values the data has once aliases are expanded; refuses an alias to a node
+    that contains it (recursive data that no consumer could walk) and alias bombs."""
+    key = id(node)
+    if key in open_nodes:
+        raise yaml.YAMLError("an alias refers to a node that contains it (recursive data)")
+    if key in sizes:
+        return sizes[key]
+    open_nodes.add(key)
+    children: list[yaml.Node] = []
+    if isinstance(node, yaml.MappingNode):
+        children = [part for pair in node.value for part in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    size = 1 + sum(_expanded_size(child, sizes, open_nodes) for child in children)
+    open_nodes.discard(key)
+    if size > MAX_EXPANDED:
+        raise yaml.YAMLError(f"the document expands to more than {MAX_EXPANDED} values "
+                             "through its aliases")
+    sizes[key] = size
+    return size
 
 
 def _record_lines(node: yaml.Node, path: Path, lines: dict[Path, int], seen: set[int]) -> None:

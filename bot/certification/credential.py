@@ -214,21 +214,22 @@ class Verification:
     def ok(self) -> bool:
         return not self.problems
 
+    # These read a credential that may have failed verification (they label the rows of
+    # a report), so a field of the wrong type reads as empty instead of raising.
     @property
     def login(self) -> str:
-        subject = (self.credential or {}).get("credentialSubject") or {}
-        return str(subject.get("id", "")).rsplit("/", 1)[-1]
+        subject = _get(self.credential, ("credentialSubject", "id"))
+        return str(subject).rsplit("/", 1)[-1] if isinstance(subject, str) else ""
 
     @property
     def level(self) -> str:
-        tags = (((self.credential or {}).get("credentialSubject") or {})
-                .get("achievement") or {}).get("tag") or [""]
-        return str(tags[0])
+        tag = _get(self.credential, ("credentialSubject", "achievement", "tag", 0))
+        return tag if isinstance(tag, str) else ""
 
     @property
     def score(self) -> str:
-        results = ((self.credential or {}).get("credentialSubject") or {}).get("result") or [{}]
-        return str(results[0].get("value", "")) if isinstance(results[0], dict) else ""
+        value = _get(self.credential, ("credentialSubject", "result", 0, "value"))
+        return "" if value is None or isinstance(value, dict | list) else str(value)
 
 
 def _get(doc: Any, path: tuple[str | int, ...]) -> Any:

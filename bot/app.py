@@ -154,6 +154,11 @@ def _log_line(headers: dict[str, str], *, status: int, outcome: str, started: fl
     (log.error if status >= 500 else log.info)(json.dumps(line))
 
 
+# Top-level payload fields that every host and handler reads as objects.
+_OBJECT_FIELDS = ("sender", "repository", "installation", "organization", "comment", "issue",
+                  "pull_request", "review", "workflow_run", "check_run", "check_suite")
+
+
 def _parse(body: bytes, content_type: str) -> Any:
     if content_type.startswith("application/x-www-form-urlencoded"):
         form = parse_qs(body.decode("utf-8"))
@@ -181,6 +186,10 @@ def _handle_delivery(state: AppState) -> Response:
         return reply(400, "bad_body", {"error": "body is not a JSON webhook payload"})
     if not isinstance(payload, dict):
         return reply(400, "bad_body", {"error": "payload must be a JSON object"})
+    misshapen = next((k for k in _OBJECT_FIELDS if payload.get(k) is not None
+                      and not isinstance(payload[k], dict)), None)
+    if misshapen:
+        return reply(400, "bad_body", {"error": f"payload field {misshapen!r} must be an object"})
     if not headers["event"]:
         return reply(400, "bad_body", {"error": "missing X-GitHub-Event header"})
     if headers["event"] == "ping":

@@ -28,8 +28,12 @@ def templates_dir() -> Path:
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "htm", "svg", "xml"),
-                                            default_for_string=False),
+        # Names end in ".j2" ("dashboard.html.j2"): match the inner extension too, or
+        # select_autoescape would leave HTML pages unescaped.
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html", "htm", "svg", "xml",
+                                "html.j2", "htm.j2", "svg.j2", "xml.j2"),
+            default_for_string=False),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -234,7 +234,9 @@ class SyncResult:
 
 
 def _own_comments(comments: list[Comment], config: Config) -> list[Comment]:
-    return [c for c in comments if is_self(c.author, config)]
+    # The login alone is not enough: a user account named like the App without "[bot]"
+    # must not be able to plant a status comment (and its ledger) the bot would trust.
+    return [c for c in comments if c.author_is_bot and is_self(c.author, config)]
 
 
 def _read(gh: GitHubPort, config: Config, pull: PullRequest, path: str,

@@ -49,6 +49,8 @@ routing:
     - {id: docs, risk_level: R0, required_capabilities: [write], paths: [docs/, rfcs/]}
     - {id: app-code, risk_level: R1, required_capabilities: [execute], paths: [src/]}
     - {id: deploy-prod, risk_level: R2, required_capabilities: [deploy], paths: [deploy/]}
+  roles:
+    approval_manager: {users: [rita]}
 github:
   retry: {attempts: 1, max_wait: 1s}
 """
@@ -472,3 +474,28 @@ def test_an_app_token_writes_as_the_app(runner: Runner, sim: GitHubSimulator) ->
     reports = [c for c in sim.repo(REPO).comments_on(pull.number)
                if "<!-- cvf:routing -->" in c.body]
     assert [c.user for c in reports] == ["cvf-app[bot]"]  # found and edited, not re-posted
+
+
+def test_an_approving_review_opens_the_r2_gate(runner: Runner, sim: GitHubSimulator) -> None:
+    repo = sim.repo(REPO)
+    pull = repo.add_pull(author="author", files={"deploy/prod.yml": "x"})
+    waiting = runner.run("pull_request", pull_payload(pull.number, sender="author"))
+    assert waiting.code == 0  # waiting for a review is not a failure: the check is pending
+    assert waiting.outputs["decision"] == "approval_required"
+    (check,) = repo.check_runs_for(pull.pull.head_sha, "cvf/routing")
+    assert (check.status, check.conclusion) == ("in_progress", None)
+
+    repo.add_review(pull.number, "rita", "APPROVED", commit_id=pull.pull.head_sha)
+    review = load_payload("pull_request_review", "submitted")
+    review["pull_request"]["number"] = pull.number
+    review["repository"]["full_name"] = REPO
+    review["repository"]["default_branch"] = "main"
+    review["pull_request"]["base"]["repo"]["full_name"] = REPO
+    review["pull_request"]["head"]["repo"]["full_name"] = REPO
+    review["sender"]["login"] = review["review"]["user"]["login"] = "rita"
+    review.pop("installation", None)
+    approved = runner.run("pull_request_review", review)
+    assert approved.code == 0, approved.stdout
+    (check,) = repo.check_runs_for(pull.pull.head_sha, "cvf/routing")
+    assert check.conclusion == "success"
+    assert "approved by rita" in check.output.get("title", "")

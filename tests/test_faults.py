@@ -391,7 +391,7 @@ def test_bot_killed_mid_delivery_finishes_once_on_redelivery(
         assert _post(bot.port, "issue_comment", opening, "d-open") == 200
         review = comment_event("alice", "/rfc review")
         # The bot stalls on one write of this delivery; it is killed while it waits.
-        stall = ghsim.slow(3.0, times=1, method=where[0], path=where[1])
+        stall = ghsim.slow(2.0, times=1, method=where[0], path=where[1])
         answer: list[int] = []
         sender = threading.Thread(target=lambda: answer.append(
             _post(bot.port, "issue_comment", review, "d-review")))
@@ -403,7 +403,7 @@ def test_bot_killed_mid_delivery_finishes_once_on_redelivery(
         bot.kill9()
         sender.join(timeout=30)
         assert answer == [0]  # GitHub saw the delivery fail
-        time.sleep(3.2)  # the stalled write lands (or not) after the bot died
+        time.sleep(2.2)  # the stalled write lands (or not) after the bot died
     finally:
         if bot.proc.poll() is None:
             bot.kill9()

@@ -195,6 +195,9 @@ def test_cli_dry_run_and_errors_keep_the_token(ghsim: GitHubSimulator, tmp_path:
                                                caplog: pytest.LogCaptureFixture) -> None:
     number = _seed(ghsim)
     comment = ghsim.repo(REPO).add_comment(number, "alice", "/rfc open")
+    (tmp_path / ".github").mkdir()
+    (tmp_path / ".github/cvf.yml").write_text("github:\n  retry:\n    attempts: 2\n"
+                                              "    max_wait: 1s\n")
     runner = CliRunner()
     env = {"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": ghsim.base_url,
            "GITHUB_WORKSPACE": str(tmp_path), "CVF_WEBHOOK_SECRET": WEBHOOK_SECRET,

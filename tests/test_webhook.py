@@ -288,3 +288,13 @@ def test_secrets_never_reach_logs_or_answers_in_app_mode(
     seen = caplog.text + answer.get_data(as_text=True)
     pem_body = [line for line in pem.splitlines() if not line.startswith("-----")]
     assert SECRET not in seen and not any(line in seen for line in pem_body)
+
+
+def test_a_person_editing_the_bots_comment_is_not_ignored(harness: Harness) -> None:
+    seen: list[str] = []
+    harness.router.register("issue_comment", "edited")(lambda e, g: seen.append(e.sender))
+    payload = load_payload("issue_comment", "edited")
+    payload["comment"]["user"]["login"] = "cvf-governance[bot]"
+    payload["sender"]["login"] = "mallory"
+    answer = harness.post("issue_comment", payload)
+    assert answer.status_code == 200 and seen == ["mallory"]

@@ -44,14 +44,18 @@ def handler_name(func: Callable[..., Any]) -> str:
 
 
 def is_bot_event(event: Event) -> bool:
-    """Caused by the bot itself: sent by it, or a comment it wrote being created or edited."""
+    """Caused by the bot itself: sent by it, or the creation of a comment it wrote.
+
+    A person editing or deleting the bot's comment is *not* the bot's doing: handlers
+    see that event, so a tampered status comment can be noticed and rewritten.
+    """
     if event.sender_is_bot:
         return True
     bot_login = str(event.config.section("github")["bot_login"]).lower()
     comment = event.payload.get("comment") or {}
     author = str((comment.get("user") or {}).get("login", "")).lower()
-    return event.name.endswith("comment") and bool(author) and author == bot_login \
-        and event.action in {"created", "edited"}
+    return event.name.endswith("comment") and event.action == "created" \
+        and bool(author) and author == bot_login
 
 
 def plan(event: Event, router: Router) -> Outcome | None:

@@ -279,3 +279,44 @@ def test_approve_risk_matrix(role: str) -> None:
     else:
         assert conclusion == "failure"
         assert len(answers) == 1 and "reviewed the workflow change" in answers[0]
+
+
+# -- /grade on a rubric exam ---------------------------------------------------------------
+GRADERS = {"author": "alice", "assigned_reviewer": None, "committee": "chair",
+           "other": "mallory", "bot": BOT}
+
+
+@pytest.mark.parametrize("role", sorted(GRADERS))
+def test_grade_matrix(role: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a reviewer the bot assigned may grade; the candidate, a committee member who
+    is not a reviewer and an outsider are answered; the bot's own words are no grade."""
+    from tests import test_cert_handler as cert
+
+    monkeypatch.setenv("CVF_CERT_ANSWER_KEY", cert.answer_key_text())
+    monkeypatch.setenv("CVF_CERT_SIGNING_KEY", cert.PRIVATE.decode())
+    gh = FakeGitHub(bot_login=BOT)
+    for path in (cert.ROOT / "certification").rglob("*"):
+        if path.is_file() and path.suffix in (".yml", ".json", ".pem"):
+            gh.put_file(str(path.relative_to(cert.ROOT)), path.read_text("utf-8"))
+    gh.put_file("certification/registry.json", None)
+    config = cert.CONFIG + "rfc:\n  committee:\n    users: [chair]\n"
+    cert.hold(gh, "alice", "foundation")
+    cert.comment(gh, 1, "alice", "/cert request practitioner", config=config)
+    cert.open_pull(gh, 20, "alice", {"certification/submissions/alice/practitioner.yml":
+                                     cert.PRACTICAL}, config=config)
+    attempt = cert.registry(gh).attempts[-1]
+    grader = GRADERS[role] or attempt["reviewers"][0]
+    before = len(gh.bot_comments(20))
+    cert.comment(gh, 20, grader, cert.grade_line(80), config=config)
+    text = cert.bot_text(gh, 20)
+    after = cert.registry(gh).attempts[-1]
+    if role == "assigned_reviewer":
+        assert "waiting for grades (1 of 2)" in text
+    elif role == "bot":
+        assert len(gh.bot_comments(20)) == before + 1 and after == attempt  # its own only
+    else:
+        assert after == attempt
+        reason = ("you cannot grade your own exam" if role == "author"
+                  else "only reviewers holding practitioner or above")
+        assert reason in text
+        assert f"@{grader}" in text or grader in text

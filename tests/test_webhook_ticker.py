@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
+import pytest
 import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -70,3 +71,37 @@ def test_app_mode_finds_the_repositories_of_every_installation() -> None:
                                                            {"full_name": "octo/b"}]})
     factory = factory_from_config(parse_config(""), {"CVF_APP_ID": "9", "CVF_PRIVATE_KEY": pem})
     assert factory.repositories() == [("octo/a", 5), ("octo/b", 5)]
+
+
+def test_cvf_serve_starts_the_ticker_with_the_injected_clock(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import flask
+
+    from bot.cli import CliState
+    from bot.commands import github as commands
+
+    ran: list[tuple[str, datetime]] = []
+    served: list[tuple[str, int]] = []
+    router = Router()
+
+    @router.tick
+    def tick(github: GitHubPort, config: Config, now: datetime) -> None:
+        ran.append((github.repo, now))
+
+    fake = FakeGitHub("octo/demo")
+    monkeypatch.setenv("CVF_WEBHOOK_SECRET", "s")
+    monkeypatch.setattr("bot.app.load_handlers", lambda: router)
+    monkeypatch.setattr("bot.app.factory_from_config", lambda config, env: (
+        lambda repo, inst=None, dry_run=False: fake))
+    monkeypatch.setattr(flask.Flask, "run", lambda self, host, port, threaded: served.append(
+        (host, port)))
+    state = CliState(root=".", config_path=None)
+    state._config = parse_config("server:\n  tick_interval: 1h\n")
+    commands.serve_app(state, host="127.0.0.1", port=9, ticker=True, repos=("octo/demo",),
+                       clock=lambda: NOW)
+    for _ in range(100):
+        if ran:
+            break
+        threading.Event().wait(0.05)
+    assert served == [("127.0.0.1", 9)]
+    assert ran == [("octo/demo", NOW)]

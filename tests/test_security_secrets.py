@@ -187,6 +187,7 @@ def test_a_broken_private_key_is_reported_without_its_content(
     assert 500 in statuses, statuses  # "the bot is misconfigured; see its log"
     out = capfd.readouterr()
     captured.add(caplog.text, out.out, out.err)
+    assert "CVF_PRIVATE_KEY" in caplog.text + out.err  # the log names the variable to fix
     assert captured.leaks() == []
 
 

@@ -292,3 +292,16 @@ def test_one_delivery_reads_a_pull_once_until_it_changes_it() -> None:
     gh.add_labels(7, ["x"])
     gh.get_pull(7)  # labels changed: read again
     assert [c.request.method for c in responses.calls] == ["GET", "POST", "GET"]
+
+
+@responses.activate
+def test_a_rate_limit_that_outlasts_the_retries_is_not_called_a_missing_permission() -> None:
+    limited = {"message": "You have exceeded a secondary rate limit. Please wait a few "
+                          "minutes before you try again."}
+    responses.post(f"{REPO}/issues/7/labels", status=403, json=limited,
+                   headers={"Retry-After": "1"})
+    gh = adapter(attempts=2)
+    with pytest.raises(GitHubError, match="kept rate-limiting") as info:
+        gh.add_labels(7, ["x"])
+    assert not isinstance(info.value, PermissionDenied)
+    assert len(responses.calls) == 3

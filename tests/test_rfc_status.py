@@ -14,7 +14,7 @@ from bot.rfc.tally import APPROVE, REJECT, Signal, VoteRule, tally
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
-def facts_for(machine: Machine, at: datetime, command) -> Facts:
+def facts_for(machine: Machine, at: datetime, command, comment_id=None) -> Facts:
     return Facts(now=at, period_ends=machine.period_ends, period_length=timedelta(days=14),
                  duration=command.duration if command else None,
                  concern=command.argument if command else "",

@@ -332,20 +332,24 @@ def _sync_once(gh: GitHubPort, config: Config, number: int, *, now: datetime,
     def bot(login: str) -> bool:
         return _is_bot_login(login, config)
 
-    tallies: dict[datetime | None, Tally] = {}
+    tallies: dict[tuple[datetime | None, int | None], Tally] = {}
 
-    def tally_until(cutoff: datetime | None) -> Tally:
-        if cutoff not in tallies:
-            tallies[cutoff] = tally(snap.signals, rule=rule, is_binding=binding,
-                                    period_ends=cutoff,
-                                    binding_voters=[m for m in snap.committee.shown
-                                                    if certified(m)],
-                                    is_bot=bot)
-        return tallies[cutoff]
+    def tally_until(cutoff: datetime | None, until_comment: int | None = None) -> Tally:
+        key = (cutoff, until_comment)
+        if key not in tallies:
+            tallies[key] = tally(snap.signals, rule=rule, is_binding=binding,
+                                 period_ends=cutoff,
+                                 binding_voters=[m for m in snap.committee.shown
+                                                 if certified(m)],
+                                 is_bot=bot, until_comment=until_comment)
+        return tallies[key]
 
-    def facts_for(machine: Machine, at: datetime, command: Command | None) -> Facts:
-        cutoff = machine.period_ends if machine.period_ends and machine.period_ends < at else at
-        current = tally_until(cutoff)
+    def facts_for(machine: Machine, at: datetime, command: Command | None,
+                  comment_id: int | None) -> Facts:
+        if machine.period_ends and machine.period_ends < at:
+            current = tally_until(machine.period_ends)
+        else:
+            current = tally_until(at, comment_id)
         return Facts(now=at, period_ends=machine.period_ends, period_length=period_length,
                      duration=command.duration if command else None,
                      concern=command.argument if command else "",
@@ -377,7 +381,9 @@ def _sync_once(gh: GitHubPort, config: Config, number: int, *, now: datetime,
     for entry in outcome.new_entries:
         if entry.outcome == APPLIED and entry.to_state in (ACCEPTED, REJECTED) \
                 and entry.from_state != entry.to_state:
-            final = tally_until(outcome.machine.period_ends or entry.when)
+            ends = outcome.machine.period_ends
+            final = tally_until(ends) if ends and ends < entry.when \
+                else tally_until(entry.when, entry.comment_id)
             entry.tally = final.counts()
             voters = [v.login for v in final.voters if v.binding and v.option]
             entry.deciders = sorted(set(voters) | {entry.by}, key=str.lower)

@@ -135,7 +135,9 @@ class Pending:
         return f"{self.comment_id}:{self.command.key}"
 
 
-FactsFor = Callable[[Machine, datetime, Command | None], Facts]
+# (machine, instant, command, id of the command's comment or None for the clock) -> facts.
+# The comment id orders things written in the same second as the command.
+FactsFor = Callable[[Machine, datetime, Command | None, int | None], Facts]
 
 
 @dataclass
@@ -189,7 +191,7 @@ def replay(ledger: Ledger, pending: Iterable[Pending], *, now: datetime,
             key = f"clock:{iso(ends)}"
             if key in known:
                 return
-            result = decide(machine.state, PERIOD_END, {BOT}, facts_for(machine, ends, None))
+            result = decide(machine.state, PERIOD_END, {BOT}, facts_for(machine, ends, None, None))
             if isinstance(result, Transition):
                 record(Entry(key=key, command=PERIOD_END, by=BOT, at=iso(ends),
                              outcome=APPLIED, from_state=result.from_state,
@@ -201,7 +203,7 @@ def replay(ledger: Ledger, pending: Iterable[Pending], *, now: datetime,
         if item.key in known:
             continue  # the same command twice in one comment is answered once
         run_clock(item.at)
-        facts = facts_for(machine, item.at, item.command)
+        facts = facts_for(machine, item.at, item.command, item.comment_id)
         result = decide(machine.state, item.command.name, item.roles, facts, permissions)
         base = dict(key=item.key, command=item.command.name, by=item.author,
                     at=iso(item.at), argument=item.command.argument,

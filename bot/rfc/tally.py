@@ -159,10 +159,27 @@ def _effective(signals: list[Signal]) -> tuple[Signal | None, tuple[str, ...]]:
     return last_command, ()
 
 
+def _in_time(signal: Signal, period_ends: datetime | None, until_comment: int | None) -> bool:
+    if period_ends is None or signal.at is None or signal.at < period_ends:
+        return True
+    if signal.at > period_ends:
+        return False
+    if until_comment is None:
+        return True
+    return signal.source == COMMENT_SOURCE and signal.ref < until_comment
+
+
 def tally(signals: Iterable[Signal], *, rule: VoteRule, is_binding: Callable[[str], bool],
           period_ends: datetime | None = None, binding_voters: Iterable[str] = (),
-          is_bot: Callable[[str], bool] = lambda login: False) -> Tally:
-    """One vote per person; only binding votes cast by the end of the period count."""
+          is_bot: Callable[[str], bool] = lambda login: False,
+          until_comment: int | None = None) -> Tally:
+    """One vote per person; only binding votes cast by the end of the period count.
+
+    ``until_comment`` makes the cut at ``period_ends`` exact when a command was written
+    in that same second: only `/vote` comments written before it (lower id) count, and
+    same-second reactions never do, since whether they had arrived when the command was
+    answered depends on delivery order.
+    """
     per_user: dict[str, list[Signal]] = {}
     names: dict[str, str] = {}
     for signal in signals:
@@ -176,7 +193,7 @@ def tally(signals: Iterable[Signal], *, rule: VoteRule, is_binding: Callable[[st
     non_binding = dict.fromkeys(OPTIONS, 0)
     for key in sorted(per_user):
         mine = sorted(per_user[key], key=Signal.sort_key)
-        in_time = [s for s in mine if period_ends is None or s.at is None or s.at <= period_ends]
+        in_time = [s for s in mine if _in_time(s, period_ends, until_comment)]
         counted, conflicting = _effective(in_time)
         latest, latest_conflict = _effective(mine)
         late_option = None

@@ -111,8 +111,11 @@ def on_comment(event: Event, gh: GitHubPort) -> None:
 def on_issue_opened(event: Event, gh: GitHubPort) -> None:
     if event.sender_is_bot:
         return
-    issue = event.payload.get("issue") or {}
-    labels = {str(label.get("name", "")) for label in issue.get("labels") or []}
+    issue = event.payload.get("issue")
+    if not isinstance(issue, dict):
+        return
+    labels = {str(label.get("name", "")) for label in issue.get("labels") or []
+              if isinstance(label, dict)}
     match = _FORM_LEVEL.search(str(issue.get("body") or ""))
     if EXAM_FORM_LABEL not in labels and match is None:
         return
@@ -131,7 +134,10 @@ def on_issue_opened(event: Event, gh: GitHubPort) -> None:
 def on_pull_request(event: Event, gh: GitHubPort) -> None:
     if event.sender_is_bot:
         return
-    number = int((event.payload.get("pull_request") or {}).get("number", 0))
+    pull_request = event.payload.get("pull_request")
+    number = pull_request.get("number") if isinstance(pull_request, dict) else None
+    if not isinstance(number, int):
+        return
     section = event.config.section("certification")
     prefix = section["submissions_dir"].rstrip("/") + "/"
     changed_files = gh.list_pull_files(number)

@@ -168,25 +168,14 @@ def format_result(result: RoutingResult) -> str:
 
 def apply_store_health(router: SkillRouter, config: Config) -> int:
     """Feed agents' last-hour error rates from the metrics store, when there is one."""
-    metrics = config.section("metrics")
-    path = Path(config.root) / str(metrics.get("store", ".cvf/metrics.db"))
-    if not path.is_file() or not router.agents:
+    if not router.agents:
         return 0
-    from datetime import UTC, datetime
+    from bot.handlers.metrics import store_health
 
-    from bot.metrics.aggregate import agent_health_feed
-    from bot.metrics.store import open_store
-
-    store = open_store(path)
-    try:
-        feed = agent_health_feed(store, now=datetime.now(UTC),
-                                 unhealthy_error_rate=router.health_bound * 100)
-    finally:
-        store.close()
     applied = 0
-    for agent_id, health in feed.items():
-        if agent_id in router.agents and health.error_rate is not None:
-            router.set_health(agent_id, health.error_rate / 100)
+    for agent_id, error_rate in store_health(config).items():
+        if agent_id in router.agents:
+            router.set_health(agent_id, error_rate)
             applied += 1
     return applied
 

@@ -23,10 +23,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import bot.handlers.routing  # noqa: F401 - registers first, so its decision is ready for ours
+import bot.handlers.routing  # registers first, so its decision is ready for ours
 from bot.config import Config
 from bot.events import Event, router
 from bot.github.port import GitHubPort
+from bot.metrics.aggregate import agent_health_feed
 from bot.metrics.alerts import Alert, RiskRaise, evaluate, risk_raises
 from bot.metrics.collect import review_record, run_from_payload, run_record
 from bot.metrics.store import IngestResult, SqliteStore, open_store
@@ -41,6 +42,30 @@ def store_for(config: Config) -> SqliteStore:
     """The store named by ``metrics.store``, relative to the repository root."""
     path = Path(str(config.section("metrics")["store"]))
     return open_store(path if path.is_absolute() else Path(config.root) / path)
+
+
+def store_health(config: Config, now: datetime | None = None) -> dict[str, float]:
+    """Agents' error rates (0..1) over the last hour, from the store when it exists.
+
+    This is how measurements reach the router: the routing gate and ``cvf route`` rank an
+    agent above ``routing.health_bound`` after the healthy ones, and say so.
+    """
+    path = Path(str(config.section("metrics")["store"]))
+    path = path if path.is_absolute() else Path(config.root) / path
+    if not path.is_file():
+        return {}
+    bound = float(config.section("routing").get("health_bound", 0.2))
+    store = open_store(path)
+    try:
+        feed = agent_health_feed(store, now=now or datetime.now(UTC),
+                                 unhealthy_error_rate=bound * 100)
+    finally:
+        store.close()
+    return {agent: health.error_rate / 100 for agent, health in feed.items()
+            if health.error_rate is not None}
+
+
+bot.handlers.routing.set_health_source(store_health)
 
 
 # -- events -------------------------------------------------------------------------

@@ -59,3 +59,22 @@ def ghsim() -> Iterator[GitHubSimulator]:
     """A started local GitHub simulator on a free port of 127.0.0.1 (``ghsim.base_url``)."""
     with GitHubSimulator() as sim:
         yield sim
+
+
+@pytest.fixture(autouse=True)
+def _checkout_metrics_store_is_private(tmp_path_factory: pytest.TempPathFactory,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test whose config root is the checkout itself gets a private metrics store, so
+    routing records one test writes never change another test's agent health, and the
+    checkout's own .cvf/ is never touched. Tests with their own root are unaffected."""
+    import bot.handlers.metrics as metrics_handler
+
+    real = metrics_handler.store_path
+    private = tmp_path_factory.mktemp("metrics") / "metrics.db"
+
+    def store_path(config: Any) -> Path:
+        path = real(config)
+        cwd = Path.cwd().resolve()
+        return private if path.resolve().is_relative_to(cwd / ".cvf") else path
+
+    monkeypatch.setattr(metrics_handler, "store_path", store_path)

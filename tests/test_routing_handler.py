@@ -294,11 +294,12 @@ def test_closed_pull_is_left_alone(gh):
 
 def test_health_source_ranks_erring_agents_last(gh):
     sha = open_pull(gh, {"deploy/prod.yml": "x"})
+    installed = routing_handler.health_source()
     routing_handler.set_health_source(lambda config: {"executor-1": 0.5, "ghost": 1.0})
     try:
         event = deliver(gh, "pull_request", "opened")
     finally:
-        routing_handler.set_health_source(None)
+        routing_handler.set_health_source(installed)
     assert json.loads(event.outputs["routing-record"])["agent"] == "executor-2"
     assert "Ranked last for an error rate above 20%: executor-1" in report(gh)
     assert check(gh, sha)[:2] == ("in_progress", None)

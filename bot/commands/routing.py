@@ -182,11 +182,9 @@ def apply_store_health(router: SkillRouter, config: Config) -> int:
 
 def append_to_store(config: Config, record: Mapping[str, Any]) -> None:
     """Append one execution record to the metrics store (created on first use)."""
-    from bot.metrics.store import open_store
+    from bot.handlers.metrics import store_for
 
-    path = Path(config.root) / str(config.section("metrics").get("store", ".cvf/metrics.db"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    store = open_store(path)
+    store = store_for(config)
     try:
         store.add_many([dict(record)], default_source="cvf-route")
     finally:

@@ -38,10 +38,15 @@ RFC_MARKER = "<!-- cvf:metrics-rfc:{skill} -->"
 PUSHED_SEQ = "sync.pushed_seq"
 
 
-def store_for(config: Config) -> SqliteStore:
-    """The store named by ``metrics.store``, relative to the repository root."""
+def store_path(config: Config) -> Path:
+    """Where ``metrics.store`` points: relative paths are under the repository root."""
     path = Path(str(config.section("metrics")["store"]))
-    return open_store(path if path.is_absolute() else Path(config.root) / path)
+    return path if path.is_absolute() else Path(config.root) / path
+
+
+def store_for(config: Config) -> SqliteStore:
+    """The store named by ``metrics.store`` (created on first use)."""
+    return open_store(store_path(config))
 
 
 def store_health(config: Config, now: datetime | None = None) -> dict[str, float]:
@@ -50,12 +55,10 @@ def store_health(config: Config, now: datetime | None = None) -> dict[str, float
     This is how measurements reach the router: the routing gate and ``cvf route`` rank an
     agent above ``routing.health_bound`` after the healthy ones, and say so.
     """
-    path = Path(str(config.section("metrics")["store"]))
-    path = path if path.is_absolute() else Path(config.root) / path
-    if not path.is_file():
+    if not store_path(config).is_file():
         return {}
     bound = float(config.section("routing").get("health_bound", 0.2))
-    store = open_store(path)
+    store = store_for(config)
     try:
         feed = agent_health_feed(store, now=now or datetime.now(UTC),
                                  unhealthy_error_rate=bound * 100)

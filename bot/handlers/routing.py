@@ -82,6 +82,11 @@ def remove_record_sink(sink: RecordSink) -> None:
         _record_sinks.remove(sink)
 
 
+def health_source() -> HealthSource | None:
+    """The installed health seam (so a caller can restore it)."""
+    return _health_source
+
+
 def set_health_source(source: HealthSource | None) -> None:
     """Where agents' recent error rates (0..1) come from, e.g. the metrics engine's feed;
     agents above ``routing.health_bound`` are then ranked after healthy ones."""

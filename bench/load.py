@@ -9,7 +9,8 @@ every handler in HANDLER_MODULES, pointed at the simulator through GITHUB_API_UR
 delivery is a real payload with its PR/issue number spread over a pool, a fresh delivery
 id and a valid signature. Prints events/s, p50/p99 latency, 5xx and other errors, GitHub
 API calls and writes per event, duplicate bot comments, and gunicorn's memory (RSS of the
-master and workers) after warm-up and at the end.
+master and workers, summed and each) after warm-up and at the end. gunicorn
+starts with the production settings of bot/gunicorn_conf.py (the README's command).
 """
 
 from __future__ import annotations
@@ -120,8 +121,8 @@ def deliveries(count: int, pool: int, seed: int) -> list[tuple[str, bytes]]:
     return out
 
 
-def rss_kib(root_pid: int) -> int:
-    """RSS of ``root_pid`` and its children (gunicorn master + workers)."""
+def rss_by_process(root_pid: int) -> dict[int, int]:
+    """RSS in KiB of ``root_pid`` and each of its children (gunicorn master, workers)."""
     pids = {root_pid}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -131,15 +132,34 @@ def rss_kib(root_pid: int) -> int:
                 continue
             if int(fields[1]) == root_pid:
                 pids.add(int(entry.name))
-    total = 0
-    for pid in pids:
+    out = {}
+    for pid in sorted(pids):
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+                    out[pid] = int(line.split()[1])
         except OSError:
             pass
-    return total
+    return out
+
+
+def rss_kib(root_pid: int) -> int:
+    """RSS of ``root_pid`` and its children (gunicorn master + workers), summed."""
+    return sum(rss_by_process(root_pid).values())
+
+
+def rss_breakdown(root_pid: int, by_pid: dict[int, int]) -> str:
+    """``master 26.1 + workers 70.2, 71.0 MiB``: which process a change is in."""
+    workers = ", ".join(f"{kib / 1024:.1f}" for pid, kib in by_pid.items() if pid != root_pid)
+    return f"master {by_pid.get(root_pid, 0) / 1024:.1f} + workers {workers} MiB"
+
+
+def gunicorn_command(port: int, workers: int, threads: int,
+                     config: str = "python:bot.gunicorn_conf") -> list[str]:
+    """The README's production command (bot/gunicorn_conf.py) on a local port."""
+    return [sys.executable, "-m", "gunicorn", "-c", config,
+            "--workers", str(workers), "--threads", str(threads),
+            "--bind", f"127.0.0.1:{port}", "bot.app:create_app()"]
 
 
 class Client(threading.local):
@@ -210,11 +230,8 @@ def main(argv: list[str] | None = None) -> int:
            "PYTHONPATH": str(ROOT)}
     env.pop("CVF_APP_ID", None)
     with open(log_path, "wb") as log:
-        bot = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", str(args.workers),
-             "--threads", str(args.threads), "--bind", f"127.0.0.1:{bot_port}",
-             "--timeout", "120", "bot.app:create_app()"],
-            cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+        bot = subprocess.Popen(gunicorn_command(bot_port, args.workers, args.threads),
+                               cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_healthy(bot_port, bot)
         work = deliveries(args.requests, args.pool, args.seed)
@@ -224,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
                           deliveries(args.warmup, args.pool, args.seed + 1)))
         commands.put("stats")
         before = port_out.get(timeout=60)
-        rss_start = rss_kib(bot.pid)
+        rss_start_by = rss_by_process(bot.pid)
+        rss_start = sum(rss_start_by.values())
 
         client = Client(bot_port)
         latencies: list[float] = []
@@ -243,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
         with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
             list(pool.map(send, work))
         elapsed = time.perf_counter() - started
-        rss_end = rss_kib(bot.pid)
+        rss_end_by = rss_by_process(bot.pid)
+        rss_end = sum(rss_end_by.values())
         commands.put("stats")
         after = port_out.get(timeout=60)
     finally:
@@ -271,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"simulator errors  {after['errors']}")
     growth = 100.0 * (rss_end - rss_start) / rss_start if rss_start else 0.0
     print(f"bot memory (RSS)  start {rss_start / 1024:.1f} MiB, end {rss_end / 1024:.1f} MiB "
-          f"({growth:+.1f}%)")
+          f"({growth:+.1f}%); start {rss_breakdown(bot.pid, rss_start_by)}, "
+          f"end {rss_breakdown(bot.pid, rss_end_by)}")
     print(f"gunicorn log      {log_path}")
     return 1 if server_errors else 0
 

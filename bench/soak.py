@@ -3,7 +3,8 @@
     python bench/soak.py                          # 20,000 deliveries at concurrency 32
     python bench/soak.py -n 2000 -c 16            # a shorter run
 
-Reuses bench/load.py's machinery (payload mix, signing client, gunicorn start, RSS). On
+Reuses bench/load.py's machinery (payload mix, signing client, gunicorn start with the
+production settings of bot/gunicorn_conf.py, RSS). On
 top of load.py's mix, a share of the deliveries are comments on RFC pull requests: each
 is first written to the simulated GitHub over HTTP as the person who says it (a vote, a
 lifecycle command, a concern, chatter), then delivered as a signed ``issue_comment``
@@ -12,7 +13,8 @@ comment) is compared with the ledger that the same comments give when handled on
 against the in-memory GitHub: the same commands, answered the same way, in the same order.
 
 Prints events/s, p50/p99, 5xx, GitHub API calls per event, duplicate bot comments, the
-bot's RSS at start and end, and the RFC comparison. Exit status 1 when a target is missed
+bot's RSS (master and workers, summed and each) after a warm-up at full concurrency and
+at the end, and the RFC comparison. Exit status 1 when a target is missed
 (any 5xx, memory growth of 10% or more, an RFC whose final state differs).
 """
 
@@ -235,6 +237,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rfc-share", type=float, default=0.4,
                         help="share of deliveries that are comments on RFC pull requests")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--warmup", type=int, default=500,
+                        help="plain deliveries sent first, at the same concurrency, before "
+                             "the start memory is read: every request thread has started "
+                             "and the delivery-id caches are full")
+    parser.add_argument("--trace", metavar="DIR", type=Path,
+                        help="trace each worker's Python allocations (tracemalloc) from the "
+                             "end of the warm-up to exit and print what grew (slow: "
+                             "diagnosis only; see bench/gunicorn_trace.py)")
     parser.add_argument("--max-seconds", type=float, default=3600,
                         help="stop sending after this long and report what was sent")
     args = parser.parse_args(argv)
@@ -265,23 +275,33 @@ def main(argv: list[str] | None = None) -> int:
            "GITHUB_TOKEN": load.TOKEN, "CVF_WEBHOOK_SECRET": load.SECRET,
            "PYTHONPATH": str(ROOT)}
     env.pop("CVF_APP_ID", None)
+    config = "python:bot.gunicorn_conf"
+    if args.trace:
+        args.trace.mkdir(parents=True, exist_ok=True)
+        for old in [*args.trace.glob("trace-*.txt"), args.trace / "start"]:
+            old.unlink(missing_ok=True)
+        env["CVF_TRACE_DIR"] = str(args.trace.resolve())
+        config = str(ROOT / "bench" / "gunicorn_trace.py")
     with open(log_path, "wb") as log:
-        bot = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", str(args.workers),
-             "--threads", str(args.threads), "--bind", f"127.0.0.1:{bot_port}",
-             "--timeout", "120", "bot.app:create_app()"],
-            cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+        bot = subprocess.Popen(load.gunicorn_command(bot_port, args.workers, args.threads,
+                                                     config),
+                               cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
     comment_writes = 0
     try:
         load.wait_healthy(bot_port, bot)
         warm = load.Client(bot_port)
-        for _, event, body in [w for w in work if w[0] == "plain"][:20]:
-            warm.post(event, body)
+        with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
+            list(pool.map(lambda item: warm.post(*item),
+                          load.deliveries(args.warmup, args.pool, args.seed + 1)))
         commands.put("stats")
         before = port_out.get(timeout=60)
-        rss_start = load.rss_kib(bot.pid)
+        rss_start_by = load.rss_by_process(bot.pid)
+        rss_start = sum(rss_start_by.values())
+        if args.trace:
+            (args.trace / "start").touch()
+            time.sleep(2)  # each worker's baseline snapshot, before the run starts
 
         client = load.Client(bot_port)
         commenter = Commenter(sim_port)
@@ -318,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
             list(pool.map(send, work))
         elapsed = time.perf_counter() - run_started
-        rss_end = load.rss_kib(bot.pid)
+        rss_end_by = load.rss_by_process(bot.pid)
+        rss_end = sum(rss_end_by.values())
         commands.put("stats")
         after = port_out.get(timeout=60)
         commands.put("rfcs")
@@ -368,12 +389,17 @@ def main(argv: list[str] | None = None) -> int:
           + (f" e.g. {after['duplicate_markers']}" if after["duplicates"] else ""))
     print(f"simulator errors  {after['errors']}")
     print(f"bot memory (RSS)  start {rss_start / 1024:.1f} MiB, end {rss_end / 1024:.1f} MiB "
-          f"({growth:+.1f}%)")
+          f"({growth:+.1f}%) after {args.warmup} warm-up deliveries; start "
+          f"{load.rss_breakdown(bot.pid, rss_start_by)}, end "
+          f"{load.rss_breakdown(bot.pid, rss_end_by)}")
     print(f"RFC final states  {dict(sorted(states.items()))}")
     print(f"RFC ledgers       {len(snapshot) - len(differ)}/{len(snapshot)} equal to the "
           f"one-by-one replay ({compare_took:.1f}s to replay)"
           + (f"; differ: {differ} (details in {workdir}/differ-N.json)" if differ else ""))
     print(f"gunicorn log      {log_path}")
+    if args.trace:
+        for path in sorted(args.trace.glob("trace-*.txt")):
+            print(f"== {path}\n{path.read_text('utf-8')}", end="")
     failed = server_errors or growth >= 10.0 or differ
     return 1 if failed else 0
 

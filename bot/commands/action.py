@@ -31,6 +31,7 @@ from bot.events import Event, load_handlers, utcnow
 from bot.github.delivery import Outcome
 from bot.github.factory import GitHubFactory, factory_from_config
 from bot.github.port import GitHubError, GitHubPort, PermissionDenied
+from bot.markdown import escape_table_cell
 from bot.templating import render
 
 COMMANDS = ("handle", "lint", "route", "metrics", "tick", "certify")
@@ -538,7 +539,9 @@ def run_certify(run: Run) -> None:
     run.report.outputs["decision"] = "invalid" if bad else "valid"
     run.report.blocked = bool(bad)
     run.report.details["certificates"] = checked
-    rows = [f"| {c['file']} | {c.get('login') or '-'} | {c.get('level') or '-'} | "
+    # Certificate files are user-supplied data: escape them before they reach markdown.
+    rows = [f"| {escape_table_cell(c['file'])} | {escape_table_cell(c.get('login') or '-')} | "
+            f"{escape_table_cell(c.get('level') or '-')} | "
             f"{'valid' if c['ok'] else 'invalid'} |" for c in checked]
     run.report.parts.append("\n".join(["| Certificate | Holder | Level | Result |",
                                        "|---|---|---|---|", *rows]) if rows else

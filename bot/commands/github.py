@@ -117,7 +117,7 @@ def register(cli: click.Group) -> None:
     @pass_state
     def handle(state: CliState, event_name: str | None, payload_path: str | None,
                dry_run: bool) -> None:
-        """Run the handlers once for one event (the GitHub Action's entry point)."""
+        """Run the handlers once for one event (`cvf action` does this for command: handle)."""
         if bool(event_name) != bool(payload_path):
             raise InputError("--event and --payload go together",
                              hint="pass both, or neither inside GitHub Actions")

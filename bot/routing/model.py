@@ -11,9 +11,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from enum import Enum, IntEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.errors import InputError
+
+_Level = TypeVar("_Level", bound=IntEnum)
+
+
+def _member(cls: type[_Level], value: object) -> _Level | None:
+    """An ordered enum member from itself, its number or its name (any case); else None."""
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and \
+            value in {member.value for member in cls}:
+        return cls(value)
+    text = str(value).strip().upper()
+    return cls[text] if text in cls.__members__ else None
 
 
 class RiskLevel(IntEnum):
@@ -27,15 +40,11 @@ class RiskLevel(IntEnum):
     @classmethod
     def parse(cls, value: RiskLevel | str | int) -> RiskLevel:
         """``"R2"``, ``"r2"``, ``2`` or ``RiskLevel.R2`` -> ``RiskLevel.R2``."""
-        if isinstance(value, RiskLevel):
-            return value
-        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 3:
-            return cls(value)
-        text = str(value).strip().upper()
-        if text in cls.__members__:
-            return cls[text]
-        raise InputError(f'expected a risk level R0, R1, R2 or R3, got "{value}"',
-                         hint="write the level as R0 (lowest) to R3 (highest)")
+        found = _member(cls, value)
+        if found is None:
+            raise InputError(f'expected a risk level R0, R1, R2 or R3, got "{value}"',
+                             hint="write the level as R0 (lowest) to R3 (highest)")
+        return found
 
     @property
     def decision(self) -> RoutingDecision:
@@ -75,14 +84,10 @@ class Priority(IntEnum):
 
     @classmethod
     def parse(cls, value: Priority | str | int) -> Priority:
-        if isinstance(value, Priority):
-            return value
-        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 3:
-            return cls(value)
-        text = str(value).strip().upper()
-        if text in cls.__members__:
-            return cls[text]
-        raise InputError(f'expected a priority low, normal, high or urgent, got "{value}"')
+        found = _member(cls, value)
+        if found is None:
+            raise InputError(f'expected a priority low, normal, high or urgent, got "{value}"')
+        return found
 
 
 @dataclass(frozen=True)

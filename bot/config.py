@@ -99,9 +99,11 @@ def parse_config(text: str, *, source: str = DEFAULT_PATH, root: str | Path = ".
     return Config(data=with_defaults(data), path=source, root=Path(root))
 
 
-def validation_problems(data: Any, located: LocatedYaml, source: str) -> list[str]:
-    """Every schema violation as ``file:line: key.path: message``, in file order."""
-    validator = jsonschema.Draft202012Validator(schema())
+def validation_problems(data: Any, located: LocatedYaml, source: str,
+                        against: dict[str, Any] | None = None) -> list[str]:
+    """Every violation of ``against`` (default: the config schema) as
+    ``file:line: key.path: message``, in file order."""
+    validator = jsonschema.Draft202012Validator(against if against is not None else schema())
     found: list[tuple[int, str]] = []
     for error in validator.iter_errors(data):
         for path, message in _explain(error):

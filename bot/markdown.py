@@ -13,6 +13,8 @@ import re
 _MENTION = re.compile(r"@(?=[A-Za-z0-9])")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|!~])")
 ZERO_WIDTH_JOINER = "\u200d"
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_HTML_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
 
 
 def escape_md(text: object) -> str:
@@ -37,3 +39,28 @@ def fence_safe(text: object) -> str:
 def mention(login: str) -> str:
     """A deliberate @-mention of a login the bot trusts (committee members, authors)."""
     return "@" + re.sub(r"[^A-Za-z0-9\-\[\]/_.]", "", login)
+
+
+def command_lines(body: str) -> list[tuple[int, str]]:
+    """(1-based line number, text) of lines that are prose, not code, quotes or comments.
+
+    Every slash-command reader (`/rfc`, `/vote`, `/approve-risk`, `/cert`, `/grade`) reads
+    only these lines, so quoting or showing a command in a code block never runs it.
+    """
+    text = _HTML_COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), body or "")
+    out: list[tuple[int, str]] = []
+    fence: str | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        marker = _FENCE.match(line)
+        if fence is not None:
+            if marker and marker.group(1)[0] == fence[0] and len(marker.group(1)) >= len(fence) \
+                    and not line.strip()[len(marker.group(1)):].strip():
+                fence = None
+            continue
+        if marker:
+            fence = marker.group(1)
+            continue
+        if line.startswith(("    ", "\t")) or line.lstrip().startswith(">"):
+            continue
+        out.append((number, line))
+    return out

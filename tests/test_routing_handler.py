@@ -376,3 +376,15 @@ def test_a_huge_pull_request_keeps_the_report_within_githubs_limits(gh):
     assert len(body) < 65_536
     assert "… and 240 more skills" in body and "… and 450 more" in body
     assert check(gh, sha)[2] == "R1: 500 path(s) outside the skills' scope"
+
+
+def test_approve_risk_quoted_or_in_code_is_not_a_command(gh):
+    sha = open_pull(gh, {".github/workflows/ci.yml": "x"})
+    deliver(gh, "pull_request", "opened")
+    body = "> /approve-risk from the other PR\n\n```\n/approve-risk\n```\nnot yet"
+    quoted = gh.add_comment(7, "boris", body)
+    writes = len(gh.writes())
+    deliver(gh, "issue_comment", "created", sender="boris",
+            comment={"id": quoted.id, "body": body})
+    assert check(gh, sha)[1] == "failure"
+    assert len(gh.writes()) == writes

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from bot.certification.documents import DocumentError, load_document, located_problem
 from bot.certification.program import Program
 from bot.errors import InputError
+from bot.markdown import command_lines
 
 
 @dataclass(frozen=True)
@@ -84,14 +85,7 @@ _PAIR = re.compile(r"^([a-z][a-z0-9_]*)=([0-9]+(?:\.[0-9]+)?)$")
 def find_grade_commands(body: str) -> list[str]:
     """The argument text of each `/grade` line outside code fences and quotes."""
     out = []
-    in_fence = False
-    for line in body.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("```") or stripped.startswith("~~~"):
-            in_fence = not in_fence
-            continue
-        if in_fence or stripped.startswith(">"):
-            continue
+    for _, line in command_lines(body):
         match = _GRADE_LINE.match(line)
         if match:
             out.append(match.group(1).strip())

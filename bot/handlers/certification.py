@@ -50,7 +50,7 @@ from bot.durations import parse_duration
 from bot.errors import CvfError
 from bot.events import Event, router, utcnow
 from bot.github.port import CheckRunOutput, GitHubPort
-from bot.markdown import mention
+from bot.markdown import command_lines, mention
 from bot.templating import render
 
 _REQUEST = re.compile(r"^/cert\s+request\s+(\S+)\s*$", re.IGNORECASE)
@@ -586,16 +586,8 @@ def _materials(gh: GitHubPort, config: Config) -> Materials:
 
 
 def _command_lines(body: str) -> list[str]:
-    out = []
-    in_fence = False
-    for line in body.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("```") or stripped.startswith("~~~"):
-            in_fence = not in_fence
-            continue
-        if not in_fence and not stripped.startswith(">") and stripped.lower().startswith("/cert"):
-            out.append(stripped)
-    return out
+    return [line.strip() for _, line in command_lines(body)
+            if line.strip().lower().startswith("/cert")]
 
 
 # -- gate adapters for the RFC and routing concerns ------------------------------------

@@ -26,7 +26,7 @@ from bot.github.port import (
     Review,
     TeamLookupError,
 )
-from bot.markdown import mention
+from bot.markdown import command_lines, mention
 from bot.routing.model import RiskLevel
 from bot.routing.policy import RoutingPolicy, build_policy
 from bot.routing.pulls import (
@@ -46,7 +46,7 @@ from bot.templating import render
 
 MARKER = "<!-- cvf:routing -->"
 _STATE = re.compile(r"<!-- cvf:routing-state ([A-Za-z0-9_=-]*) -->")
-_COMMAND = re.compile(r"^\s*/approve-risk(?:[ \t]+(?P<reason>[^\n]*))?\s*$", re.MULTILINE)
+_COMMAND = re.compile(r"^\s*/approve-risk(?:[ \t]+(?P<reason>[^\n]*))?\s*$")
 MAX_PATHS = 50
 MAX_ROWS = 60  # skills shown; a comment may hold 65,536 characters
 CHECK_TEXT_LIMIT = 65_535
@@ -177,7 +177,8 @@ def on_comment(event: Event, port: GitHubPort) -> None:
     comment = event.payload.get("comment") or {}
     if "pull_request" not in issue or event.sender_is_bot:
         return
-    match = _COMMAND.search(str(comment.get("body", "")))
+    lines = command_lines(str(comment.get("body", "")))
+    match = next((m for _, line in lines if (m := _COMMAND.match(line))), None)
     number = issue.get("number")
     if match is None or not isinstance(number, int):
         return

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from bot.durations import parse_duration
 from bot.errors import CvfError
+from bot.markdown import command_lines
 from bot.rfc.lifecycle import LIFECYCLE_COMMANDS
 from bot.rfc.tally import ABSTAIN, APPROVE, REJECT, REQUEST_CHANGES, RETRACT
 
@@ -28,10 +29,8 @@ MAX_COMMANDS = 20
 MAX_ARGUMENT = 200
 
 _COMMAND = re.compile(r"^ {0,3}/(rfc|vote)(?=\s|$)(.*)$", re.IGNORECASE)
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _UNSAFE = re.compile(r"[^\w .-]")
 _UNSAFE_TOKEN = re.compile(r"[^\w .:/+-]")
-_HTML_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -50,27 +49,6 @@ class Command:
     def key(self) -> str:
         """Identifies the command within its comment (stable across unrelated edits)."""
         return f"{self.kind}:{self.name}:{self.argument.lower()}"
-
-
-def command_lines(body: str) -> list[tuple[int, str]]:
-    """(1-based line number, text) of lines that are prose, not code, quotes or comments."""
-    text = _HTML_COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), body or "")
-    out: list[tuple[int, str]] = []
-    fence: str | None = None
-    for number, line in enumerate(text.splitlines(), start=1):
-        marker = _FENCE.match(line)
-        if fence is not None:
-            if marker and marker.group(1)[0] == fence[0] and len(marker.group(1)) >= len(fence) \
-                    and not line.strip()[len(marker.group(1)):].strip():
-                fence = None
-            continue
-        if marker:
-            fence = marker.group(1)
-            continue
-        if line.startswith(("    ", "\t")) or line.lstrip().startswith(">"):
-            continue
-        out.append((number, line))
-    return out
 
 
 def parse_commands(body: str) -> list[Command]:

@@ -12,9 +12,7 @@ from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
-import jsonschema
-
-from bot.config import _explain, schema
+from bot.config import schema, validation_problems
 from bot.errors import ConfigError, CvfError
 from bot.yamlsource import load_located
 
@@ -42,14 +40,8 @@ def parse_registry(text: str, *, source: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError("expected a mapping with `agents:` and/or `skills:` lists",
                           where=f"{source}:{located.line_of(())}")
-    found: list[tuple[int, str]] = []
-    for error in jsonschema.Draft202012Validator(registry_schema()).iter_errors(data):
-        for path, message in _explain(error):
-            line = located.line_of(path)
-            dotted = ".".join(str(p) for p in path) or "(top level)"
-            found.append((line, f"{source}:{line}: {dotted}: {message}"))
-    if found:
-        problems = list(dict.fromkeys(text for _, text in sorted(found)))
+    problems = validation_problems(data, located, source, registry_schema())
+    if problems:
         raise ConfigError(problems[0], problems=problems)
     return data
 

@@ -62,28 +62,41 @@ def simulator_process(pool: int, port_out: Any, commands: Any) -> None:
 
     sim = GitHubSimulator(log_limit=None).start()
     repo = sim.repo(REPO, default_branch="master")
-    for n in range(1, pool + 1):
-        repo.add_issue(2 * n - 1, title=f"Issue {n}", author="Codertocat")
-        repo.add_pull(2 * n, title=f"Change {n}", author="Codertocat",
-                      files={f"docs/page-{n}.md": f"page {n}\n"}, head_ref=f"change-{n}")
+    seed_pool(repo, pool)
     port_out.put(sim.port)
     while True:
         command = commands.get()
         if command == "stats":
-            requests = sim.requests
-            bodies = Counter()
-            for number in list(repo.issues):
-                for comment in repo.comments_on(number):
-                    if comment.user.endswith("[bot]"):
-                        first = comment.body.splitlines()[0] if comment.body else ""
-                        bodies[(number, first)] += 1
-            port_out.put({"requests": len(requests),
-                          "writes": sum(1 for r in requests if r.is_write),
-                          "errors": len(sim.errors),
-                          "duplicates": sum(c - 1 for c in bodies.values() if c > 1)})
+            port_out.put(simulator_stats(sim, repo))
         elif command == "stop":
             sim.stop()
             return
+
+
+def seed_pool(repo: Any, pool: int) -> None:
+    """The plain issues and pull requests the delivery mix points at."""
+    for n in range(1, pool + 1):
+        repo.add_issue(2 * n - 1, title=f"Issue {n}", author="Codertocat")
+        repo.add_pull(2 * n, title=f"Change {n}", author="Codertocat",
+                      files={f"docs/page-{n}.md": f"page {n}\n"}, head_ref=f"change-{n}")
+
+
+def simulator_stats(sim: Any, repo: Any) -> dict[str, Any]:
+    """Requests and writes the simulator saw, and bot comments posted more than once
+    (same first line on the same issue)."""
+    requests = sim.requests
+    bodies: Counter[tuple[int, str]] = Counter()
+    for number in list(repo.issues):
+        for comment in repo.comments_on(number):
+            if comment.user.endswith("[bot]"):
+                first = comment.body.splitlines()[0] if comment.body else ""
+                bodies[(number, first)] += 1
+    return {"requests": len(requests),
+            "writes": sum(1 for r in requests if r.is_write),
+            "errors": len(sim.errors),
+            "duplicates": sum(c - 1 for c in bodies.values() if c > 1),
+            "duplicate_markers": sorted({first[:60] for (_, first), c in bodies.items()
+                                         if c > 1})[:5]}
 
 
 def free_port() -> int:

@@ -107,10 +107,7 @@ def simulator_process(pool: int, rfcs: int, port_out: Any, commands: Any) -> Non
     sim = GitHubSimulator(log_limit=None).start()
     repo = sim.repo(REPO, default_branch="master")
     repo.put_file(".github/cvf.yml", REPO_CONFIG)
-    for n in range(1, pool + 1):
-        repo.add_issue(2 * n - 1, title=f"Issue {n}", author="Codertocat")
-        repo.add_pull(2 * n, title=f"Change {n}", author="Codertocat",
-                      files={f"docs/page-{n}.md": f"page {n}\n"}, head_ref=f"change-{n}")
+    load.seed_pool(repo, pool)
     for k in range(rfcs):
         n = k + 1
         repo.add_pull(RFC_BASE + k, title=f"RFC: soak proposal {n}", author=f"writer{n}",
@@ -121,19 +118,7 @@ def simulator_process(pool: int, rfcs: int, port_out: Any, commands: Any) -> Non
     while True:
         command = commands.get()
         if command == "stats":
-            requests = sim.requests
-            bodies: Counter[tuple[int, str]] = Counter()
-            for number in list(repo.issues):
-                for comment in repo.comments_on(number):
-                    if comment.user.endswith("[bot]"):
-                        first = comment.body.splitlines()[0] if comment.body else ""
-                        bodies[(number, first)] += 1
-            port_out.put({"requests": len(requests),
-                          "writes": sum(1 for r in requests if r.is_write),
-                          "errors": len(sim.errors),
-                          "duplicates": sum(c - 1 for c in bodies.values() if c > 1),
-                          "duplicate_markers": sorted({first[:60] for (_, first), c
-                                                       in bodies.items() if c > 1})[:5]})
+            port_out.put(load.simulator_stats(sim, repo))
         elif command == "rfcs":
             out = {}
             for k in range(rfcs):

@@ -21,16 +21,8 @@ from typing import Any
 
 from bot.errors import InputError
 from bot.metrics.record import RISK_LEVELS
-from bot.metrics.store import (
-    APPROVAL_TIME,
-    DAY,
-    HOUR,
-    LATENCY,
-    MINUTE,
-    MetricsStore,
-    percentile,
-    pieces,
-)
+from bot.metrics.rollup import APPROVAL, LATENCY
+from bot.metrics.store import DAY, HOUR, MINUTE, MetricsStore, pieces
 
 PERIODS: dict[str, int] = {"1h": HOUR, "24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY}
 # Chart step per period and the coarsest rollup that fits inside one step.
@@ -80,14 +72,13 @@ def window(period: str | None = None, *, now: datetime, since: datetime | None =
 
 def dashboard(store: MetricsStore, win: Window) -> dict[str, Any]:
     """The whole view for ``win``; cost depends on the window, not on the number of records."""
-    cover = pieces(win.since, win.until)
-    main = store.main_rows(cover)
+    roll = store.rollup(pieces(win.since, win.until))
     n = ok = audit_ok = needed = granted = rejected = 0
     lat_sum = 0.0
     risk = dict.fromkeys(RISK_LEVELS, 0)
     decisions: dict[str, int] = {}
     high_n = high_ok = 0
-    for _, level, decision, rn, rok, rlat, raudit, rneeded, rgranted, rrejected in main:
+    for level, decision, rn, rok, rlat, raudit, rneeded, rgranted, rrejected in roll.main():
         n += rn
         ok += rok
         lat_sum += rlat
@@ -100,9 +91,8 @@ def dashboard(store: MetricsStore, win: Window) -> dict[str, Any]:
         if level in HIGH_RISK:
             high_n += rn
             high_ok += rok
-    latency = store.histogram(cover, LATENCY)
-    approve_times = store.histogram(cover, APPROVAL_TIME)
-    median_approve = percentile(approve_times, 50)
+    p50, p95, p99 = roll.percentiles(LATENCY, (50, 95, 99))
+    (median_approve,) = roll.percentiles(APPROVAL, (50,))
     return {
         "period": win.label,
         "since": _iso(win.since),
@@ -112,9 +102,9 @@ def dashboard(store: MetricsStore, win: Window) -> dict[str, Any]:
             "success_rate": rate(ok, n),
             "error_rate": rate(n - ok, n),
             "average_latency_ms": _round(lat_sum / n if n else None, 1),
-            "p50_latency_ms": _round(percentile(latency, 50), 2),
-            "p95_latency_ms": _round(percentile(latency, 95), 2),
-            "p99_latency_ms": _round(percentile(latency, 99), 2),
+            "p50_latency_ms": _round(p50, 2),
+            "p95_latency_ms": _round(p95, 2),
+            "p99_latency_ms": _round(p99, 2),
         },
         "risk_distribution": risk,
         "decisions": dict(sorted(decisions.items())),
@@ -126,8 +116,8 @@ def dashboard(store: MetricsStore, win: Window) -> dict[str, Any]:
             "acceptance_rate": rate(granted, needed),
             "median_time_to_approve_seconds": _round(median_approve, 1),
         },
-        "agent_health": agent_health(store, win.since, win.until, total=n),
-        "skills": skill_health(store, win.since, win.until),
+        "agent_health": _agent_view(roll.agents(), total=n),
+        "skills": _skill_view(roll.skills()),
         "quality_metrics": {
             "audit_completeness": rate(audit_ok, n),
             "high_risk_success_rate": rate(high_ok, high_n),
@@ -137,29 +127,25 @@ def dashboard(store: MetricsStore, win: Window) -> dict[str, Any]:
     }
 
 
-def agent_health(store: MetricsStore, since: int, until: int, *,
-                 total: int | None = None) -> dict[str, dict[str, Any]]:
-    """Per agent: load (executions), share of all executions, error rate, last execution."""
-    sums: dict[str, list[float]] = {}
-    for _, agent, rn, rerr, rlat, last in store.agent_rows(pieces(since, until)):
-        row = sums.setdefault(agent, [0, 0, 0.0, 0.0])
-        row[0] += rn
-        row[1] += rerr
-        row[2] += rlat
-        row[3] = max(row[3], last)
-    all_n = total if total is not None else sum(int(r[0]) for r in sums.values())
-    return {agent: {"load": int(r[0]),
-                    "load_share": rate(int(r[0]), all_n),
-                    "error_rate": rate(int(r[1]), int(r[0])),
-                    "average_latency_ms": _round(r[2] / r[0] if r[0] else None, 1),
-                    "last_execution": _iso(r[3])}
-            for agent, r in sorted(sums.items())}
+def _agent_view(agents: dict[str, tuple[int, int, float, float]], *,
+                total: int) -> dict[str, dict[str, Any]]:
+    return {agent: {"load": n,
+                    "load_share": rate(n, total),
+                    "error_rate": rate(err, n),
+                    "average_latency_ms": _round(lat / n if n else None, 1),
+                    "last_execution": _iso(last)}
+            for agent, (n, err, lat, last) in sorted(agents.items())}
 
 
 def skill_health(store: MetricsStore, since: int, until: int) -> dict[str, dict[str, Any]]:
     """Per skill: executions, error rate and the risk level it ran at most."""
+    return _skill_view(store.rollup(pieces(since, until)).skills())
+
+
+def _skill_view(skills: dict[tuple[str, str], tuple[int, int, float]]
+                ) -> dict[str, dict[str, Any]]:
     sums: dict[str, dict[str, Any]] = {}
-    for _, skill, level, rn, rerr, rlat in store.skill_rows(pieces(since, until)):
+    for (skill, level), (rn, rerr, rlat) in skills.items():
         row = sums.setdefault(skill, {"n": 0, "err": 0, "lat": 0.0, "risk": {}})
         row["n"] += rn
         row["err"] += rerr
@@ -176,24 +162,15 @@ def time_series(store: MetricsStore, win: Window) -> dict[str, Any]:
     """One point per step (aligned to the step, so the first may be partial)."""
     first = win.since // win.step * win.step
     starts = list(range(first, win.until, win.step))
-    points = {s: [0, 0, 0.0, 0, 0] for s in starts}
-    for bucket, level, _, rn, rok, rlat, *_rest in store.main_rows(
-            pieces(win.since, win.until, win.max_res)):
-        point = points.get(bucket // win.step * win.step)
-        if point is None:
-            continue
-        point[0] += rn
-        point[1] += rn - rok
-        point[2] += rlat
-        if level in HIGH_RISK:
-            point[3] += rn
-            point[4] += rn - rok
+    sums = store.rollup(pieces(win.since, win.until, win.max_res)).series(
+        win.step, first, len(starts))
     return {"step_seconds": win.step, "points": [
-        {"start": _iso(s), "executions": p[0], "errors": p[1],
-         "error_rate": rate(p[1], p[0]),
-         "average_latency_ms": _round(p[2] / p[0] if p[0] else None, 1),
-         "high_risk_executions": p[3]}
-        for s, p in sorted(points.items())]}
+        {"start": _iso(s), "executions": int(n), "errors": int(err),
+         "error_rate": rate(err, n),
+         "average_latency_ms": _round(lat / n if n else None, 1),
+         "high_risk_executions": int(high)}
+        for s, n, err, lat, high in zip(starts, sums["n"], sums["errors"], sums["latency"],
+                                        sums["high_n"], strict=True)]}
 
 
 # -- plain sums the alerts and the router read ------------------------------------
@@ -201,17 +178,17 @@ def totals(store: MetricsStore, since: int, until: int) -> tuple[int, int, float
     """``(executions, errors, latency sum ms)`` over ``[since, until)``."""
     n = err = 0
     lat = 0.0
-    for row in store.main_rows(pieces(since, until)):
-        n += row[3]
-        err += row[3] - row[4]
-        lat += row[5]
+    for row in store.rollup(pieces(since, until)).main():
+        n += row[2]
+        err += row[2] - row[3]
+        lat += row[4]
     return n, err, lat
 
 
 def skill_totals(store: MetricsStore, since: int, until: int) -> dict[str, tuple[int, int]]:
     """``{skill: (executions, errors)}`` over ``[since, until)``."""
     out: dict[str, tuple[int, int]] = {}
-    for _, skill, _level, rn, rerr, _lat in store.skill_rows(pieces(since, until)):
+    for (skill, _level), (rn, rerr, _lat) in store.rollup(pieces(since, until)).skills().items():
         n, err = out.get(skill, (0, 0))
         out[skill] = (n + rn, err + rerr)
     return out
@@ -219,24 +196,19 @@ def skill_totals(store: MetricsStore, since: int, until: int) -> dict[str, tuple
 
 def agent_totals(store: MetricsStore, since: int, until: int) -> dict[str, tuple[int, int]]:
     """``{agent: (executions, errors)}`` over ``[since, until)``."""
-    out: dict[str, tuple[int, int]] = {}
-    for _, agent, rn, rerr, _lat, _last in store.agent_rows(pieces(since, until)):
-        n, err = out.get(agent, (0, 0))
-        out[agent] = (n + rn, err + rerr)
-    return out
+    return {agent: (n, err) for agent, (n, err, _lat, _last)
+            in store.rollup(pieces(since, until)).agents().items()}
 
 
 def latency_buckets(store: MetricsStore, since: int, until: int,
                     bucket: int) -> list[tuple[int, int, float]]:
     """``(bucket start, executions, latency sum)`` per ``bucket`` seconds, oldest first."""
     max_res = next(r for r in (DAY, HOUR, MINUTE) if bucket % r == 0)
-    sums: dict[int, list[float]] = {}
-    for row in store.main_rows(pieces(since, until, max_res)):
-        key = row[0] // bucket * bucket
-        item = sums.setdefault(key, [0, 0.0])
-        item[0] += row[3]
-        item[1] += row[5]
-    return [(k, int(v[0]), v[1]) for k, v in sorted(sums.items())]
+    first = since // bucket * bucket
+    count = -(-(until - first) // bucket)
+    sums = store.rollup(pieces(since, until, max_res)).series(bucket, first, count)
+    return [(first + i * bucket, int(n), lat)
+            for i, (n, lat) in enumerate(zip(sums["n"], sums["latency"], strict=True)) if n]
 
 
 @dataclass(frozen=True)

@@ -3,16 +3,14 @@
 One small interface, ``MetricsStore``; the embedded default is SQLite (``open_store``),
 created on first use, in WAL mode, with a versioned schema. Callers that produce
 records (the CLI, the API, the routing handler) use ``add_many`` or ``ingest_lines``;
-readers (aggregation, alerts, the SSE stream) use the rollup queries and never load
-every row.
+readers (aggregation, alerts, the SSE stream) ask for the ``rollup`` of a window and
+never load every row.
 
 Why rollups at ingest: a scan of 1M raw rows takes about a second and exact
-percentiles need a sort, while a report must stay fast at any size. Each record is
-folded, while it is written, into per-minute, per-hour and per-day buckets (by
-risk/decision, by agent, by skill) with a log-bucketed latency histogram whose bins
-are 1% wide, so any percentile is read back within 0.5% of its true value. A report
-touches at most ~30 day buckets, ~46 hour buckets and ~118 minute buckets per table,
-however many records there are.
+percentiles need a sort, while a report must stay fast at any size. Each chunk of
+records is folded, while it is written, into per-minute, per-hour and per-day buckets,
+one row per bucket (see ``bot.metrics.rollup`` for what a row holds). A report reads
+at most ~30 day, ~46 hour and ~118 minute rows, however many records there are.
 
 All writes of one call happen in one transaction: a bad record, an exception or a
 killed process leaves the store exactly as it was.
@@ -20,6 +18,7 @@ killed process leaves the store exactly as it was.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import queue
@@ -29,8 +28,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any, Protocol
+
+import numpy as np
 
 from bot.errors import InputError
 from bot.metrics.record import (
@@ -39,6 +41,19 @@ from bot.metrics.record import (
     RecordError,
     check,
     content_id,
+)
+from bot.metrics.rollup import (
+    DECISION_INDEX,
+    RISK_INDEX,
+    SECTIONS,
+    Columns,
+    Rollup,
+    Section,
+    Table,
+    coarsen,
+    decode,
+    encode,
+    merge,
 )
 
 _fast_loads: Callable[[str], Any] = json.loads
@@ -52,15 +67,10 @@ except ImportError:  # pragma: no cover - the standard library does the same, sl
 DEFAULT_PATH = ".cvf/metrics.db"
 MINUTE, HOUR, DAY = 60, 3600, 86400
 RESOLUTIONS = (DAY, HOUR, MINUTE)
-HIST_RATIO = 1.01  # bin width; the bin's geometric middle is within 0.5% of any value in it
-_INV_LOG_RATIO = 1.0 / math.log(HIST_RATIO)
-ZERO_BIN = -(2**31)  # values below 1 µs (or exactly 0)
-LATENCY, APPROVAL_TIME = 0, 1  # histogram kinds: latency (ms), time to approve (s)
 CHUNK = 20_000
+AGENT, SKILL = 0, 1  # kinds of names in the dims table
 
-# The schema only moves forward; each entry runs once, in order, in a transaction.
-MIGRATIONS: tuple[tuple[int, str], ...] = (
-    (1, """
+_V1 = """
     CREATE TABLE executions (
         seq INTEGER PRIMARY KEY,
         id TEXT NOT NULL UNIQUE,
@@ -86,9 +96,33 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE alert_issues (key TEXT PRIMARY KEY, number INTEGER NOT NULL,
                                opened_at TEXT NOT NULL);
-    """),
-)
+"""
+# Version 2: one packed row per (resolution, bucket) instead of one row per bucket and
+# dimension value; the rows are rebuilt from the stored records (see REBUILDS).
+_V2 = """
+    CREATE TABLE dims (id INTEGER PRIMARY KEY, kind INTEGER NOT NULL, name TEXT NOT NULL,
+                       UNIQUE (kind, name));
+    CREATE TABLE rollups (res INTEGER NOT NULL, bucket INTEGER NOT NULL,
+                          main BLOB NOT NULL, agents BLOB NOT NULL, skills BLOB NOT NULL,
+                          latency BLOB NOT NULL, approval BLOB NOT NULL,
+                          PRIMARY KEY (res, bucket));
+    DROP TABLE roll_main;
+    DROP TABLE roll_agent;
+    DROP TABLE roll_skill;
+    DROP TABLE roll_hist;
+"""
+# The schema only moves forward; each entry runs once, in order, in a transaction.
+MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, _V2))
+REBUILDS = frozenset({2})  # versions after which the rollups are recomputed from the records
 
+# (id, ts, body, risk index, decision index, agent, skill, ok, latency, audit ok, needed,
+#  granted, rejected, seconds to approve or NaN)
+Row = tuple[Any, ...]
+_RAW = itemgetter(0, 1, 2)
+_ROWS_OF_BUCKETS = ("SELECT bucket, main, agents, skills, latency, approval FROM rollups "
+                    "WHERE res = ? AND bucket IN (SELECT value FROM json_each(?))")
+_ROWS_BETWEEN = ("SELECT bucket, main, agents, skills, latency, approval FROM rollups "
+                 "WHERE res = ? AND bucket >= ? AND bucket < ?")
 Piece = tuple[int, int, int]  # (resolution seconds, start epoch, end epoch)
 
 
@@ -114,10 +148,7 @@ class MetricsStore(Protocol):
     def records_after(self, seq: int, limit: int = 100) -> list[tuple[int, dict[str, Any]]]: ...
     def bodies_after(self, seq: int) -> Iterator[tuple[int, float, str]]: ...
     def last_seq(self) -> int: ...
-    def main_rows(self, pieces: Sequence[Piece]) -> list[tuple[Any, ...]]: ...
-    def agent_rows(self, pieces: Sequence[Piece]) -> list[tuple[Any, ...]]: ...
-    def skill_rows(self, pieces: Sequence[Piece]) -> list[tuple[Any, ...]]: ...
-    def histogram(self, pieces: Sequence[Piece], kind: int) -> dict[int, int]: ...
+    def rollup(self, pieces: Sequence[Piece]) -> Rollup: ...
     def agents_last_seen(self, since: float) -> dict[str, float]: ...
     def get_meta(self, key: str) -> str | None: ...
     def set_meta(self, key: str, value: str) -> None: ...
@@ -130,28 +161,6 @@ class MetricsStore(Protocol):
 def open_store(path: str | Path = DEFAULT_PATH) -> SqliteStore:
     """The SQLite store at ``path`` (``":memory:"`` for a throwaway one), created on first use."""
     return SqliteStore(path)
-
-
-def bin_of(value: float) -> int:
-    return math.floor(math.log(value) * _INV_LOG_RATIO) if value >= 1e-3 else ZERO_BIN
-
-
-def bin_value(index: int) -> float:
-    return 0.0 if index == ZERO_BIN else HIST_RATIO ** (index + 0.5)
-
-
-def percentile(hist: dict[int, int], p: float) -> float | None:
-    """Nearest-rank percentile from a histogram (``None`` when it is empty)."""
-    total = sum(hist.values())
-    if total == 0:
-        return None
-    rank = max(1, math.ceil(p / 100.0 * total))
-    seen = 0
-    for index in sorted(hist):
-        seen += hist[index]
-        if seen >= rank:
-            return bin_value(index)
-    return bin_value(max(hist))
 
 
 def pieces(since: int, until: int, max_res: int = DAY) -> list[Piece]:
@@ -176,72 +185,13 @@ def pieces(since: int, until: int, max_res: int = DAY) -> list[Piece]:
     return sorted(out, key=lambda p: p[1])
 
 
-_TEMP_TABLES = (
-    "CREATE TEMP TABLE IF NOT EXISTS m_main (b INTEGER, risk TEXT, decision TEXT, n INTEGER, "
-    "ok INTEGER, lat_sum REAL, audit_ok INTEGER, needed INTEGER, granted INTEGER, "
-    "rejected INTEGER)",
-    "CREATE TEMP TABLE IF NOT EXISTS m_agent (b INTEGER, agent TEXT, n INTEGER, err INTEGER, "
-    "lat_sum REAL, last_ts REAL)",
-    "CREATE TEMP TABLE IF NOT EXISTS m_skill (b INTEGER, skill TEXT, risk TEXT, n INTEGER, "
-    "err INTEGER, lat_sum REAL)",
-    "CREATE TEMP TABLE IF NOT EXISTS m_hist (b INTEGER, kind INTEGER, bin INTEGER, n INTEGER)",
-)
-_M = f"CAST(ts / {MINUTE} AS INTEGER) * {MINUTE}"
-_MINUTE_SQL = {
-    "m_main": f"INSERT INTO m_main SELECT {_M} AS b, risk, decision, COUNT(*), SUM(ok), "  # noqa: S608 - fixed names
-              "SUM(lat), SUM(audit_ok), SUM(needed), SUM(granted), SUM(rejected) "
-              "FROM stage GROUP BY b, risk, decision",
-    "m_agent": f"INSERT INTO m_agent SELECT {_M} AS b, agent, COUNT(*), COUNT(*) - SUM(ok), "  # noqa: S608 - fixed names
-               "SUM(lat), MAX(ts) FROM stage GROUP BY b, agent",
-    "m_skill": f"INSERT INTO m_skill SELECT {_M} AS b, skill, risk, COUNT(*), "  # noqa: S608 - fixed names
-               "COUNT(*) - SUM(ok), SUM(lat) FROM stage GROUP BY b, skill, risk",
-    "m_hist": f"INSERT INTO m_hist SELECT {_M} AS b, {LATENCY}, lat_bin, COUNT(*) FROM stage "  # noqa: S608 - fixed names
-              f"GROUP BY b, lat_bin UNION ALL SELECT {_M} AS b, {APPROVAL_TIME}, appr_bin, "
-              "COUNT(*) FROM stage WHERE appr_bin IS NOT NULL GROUP BY b, appr_bin",
-}
-
-
-def _rollup_sql() -> list[str]:
-    """Fold the chunk's minute sums into each resolution, one upsert per minute row.
-
-    No GROUP BY: sorting the minute rows by hour or day bucket cost more than the
-    upserts it saved (consecutive rows mostly hit the same B-tree page), about 10% of
-    ingest time at 200k-1M records."""
-    out = []
-    for res in RESOLUTIONS:
-        b = f"b / {res} * {res}"
-        out += [
-            f"INSERT INTO roll_main SELECT {res}, {b}, risk, decision, n, ok, "  # noqa: S608 - fixed names
-            "lat_sum, audit_ok, needed, granted, rejected "
-            "FROM m_main WHERE true "
-            "ON CONFLICT DO UPDATE SET n=n+excluded.n, ok=ok+excluded.ok, "
-            "lat_sum=lat_sum+excluded.lat_sum, audit_ok=audit_ok+excluded.audit_ok, "
-            "needed=needed+excluded.needed, granted=granted+excluded.granted, "
-            "rejected=rejected+excluded.rejected",
-            f"INSERT INTO roll_agent SELECT {res}, {b}, agent, n, err, "  # noqa: S608 - fixed names
-            "lat_sum, last_ts FROM m_agent WHERE true "
-            "ON CONFLICT DO UPDATE SET n=n+excluded.n, err=err+excluded.err, "
-            "lat_sum=lat_sum+excluded.lat_sum, last_ts=MAX(last_ts, excluded.last_ts)",
-            f"INSERT INTO roll_skill SELECT {res}, {b}, skill, risk, n, err, "  # noqa: S608 - fixed names
-            "lat_sum FROM m_skill WHERE true "
-            "ON CONFLICT DO UPDATE SET n=n+excluded.n, err=err+excluded.err, "
-            "lat_sum=lat_sum+excluded.lat_sum",
-            f"INSERT INTO roll_hist SELECT {res}, {b}, kind, bin, n FROM m_hist "  # noqa: S608 - fixed names
-            "WHERE true ON CONFLICT DO UPDATE SET n=n+excluded.n",
-        ]
-    return out
-
-
-_ROLLUP_SQL = _rollup_sql()
-
-
-def _stage_row(rid: str, ts: float, text: str, obj: dict[str, Any]) -> tuple[Any, ...]:
+def _stage_row(rid: str, ts: float, text: str, obj: dict[str, Any]) -> Row:
     """The columns a record contributes to the rollups, computed once while it is parsed."""
     latency = float(obj["latency_ms"])
     audit = obj.get("audit") or {}
     approval = obj.get("approval")
     needed = granted = rejected = 0
-    appr_bin = None
+    approve_seconds = math.nan
     approval_recorded = True
     if approval:
         if approval.get("required"):
@@ -251,13 +201,13 @@ def _stage_row(rid: str, ts: float, text: str, obj: dict[str, Any]) -> tuple[Any
             granted = 1
             seconds = _seconds_between(approval.get("requested_at"), approval.get("decided_at"))
             if seconds is not None:
-                appr_bin = bin_of(seconds)
+                approve_seconds = seconds
         elif approval.get("rejected"):
             rejected = 1
     audit_ok = 1 if audit.get("report_posted") and approval_recorded else 0
-    return (rid, ts, text, obj["risk_level"], obj["decision"], obj["agent"], obj["skill"],
-            1 if obj["success"] else 0, latency, bin_of(latency), audit_ok, needed, granted,
-            rejected, appr_bin)
+    return (rid, ts, text, RISK_INDEX[obj["risk_level"]], DECISION_INDEX[obj["decision"]],
+            obj["agent"], obj["skill"], 1 if obj["success"] else 0, latency, audit_ok, needed,
+            granted, rejected, approve_seconds)
 
 
 def _seconds_between(start: Any, end: Any) -> float | None:
@@ -274,9 +224,9 @@ class _ChunkWriter:
     on the caller's connection and inside the caller's transaction; at most two wait.
     """
 
-    def __init__(self, write: Callable[[list[tuple[Any, ...]]], tuple[int, int]]):
+    def __init__(self, write: Callable[[list[Row]], tuple[int, int]]):
         self.write = write
-        self.queue: queue.Queue[list[tuple[Any, ...]] | None] = queue.Queue(maxsize=2)
+        self.queue: queue.Queue[list[Row] | None] = queue.Queue(maxsize=2)
         self.added = self.duplicates = 0
         self.error: BaseException | None = None
         self.stopping = False
@@ -296,7 +246,7 @@ class _ChunkWriter:
             self.added += added
             self.duplicates += duplicates
 
-    def put(self, chunk: list[tuple[Any, ...]]) -> None:
+    def put(self, chunk: list[Row]) -> None:
         if self.error is not None:
             raise self.error
         self.queue.put(chunk)
@@ -322,6 +272,8 @@ class SqliteStore:
 
     def __init__(self, path: str | Path = DEFAULT_PATH):
         self.path = str(path)
+        self._ids: dict[tuple[int, str], int] = {}  # (kind, name) -> id, from the dims table
+        self._names: dict[int, str] = {}
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -354,8 +306,22 @@ class SqliteStore:
                 for statement in script.split(";"):
                     if statement.strip():
                         self.db.execute(statement)
+                if version in REBUILDS:
+                    self._rebuild_rollups()
                 self.db.execute("INSERT INTO schema_migrations VALUES (?, ?)",
                                 (version, datetime.now(UTC).isoformat()))
+
+    def _rebuild_rollups(self) -> None:
+        """Fold every stored record again (the raw records are the source of truth)."""
+        self.db.execute("DELETE FROM rollups")
+        chunk: list[Row] = []
+        for rid, ts, body in self.db.execute("SELECT id, ts, body FROM executions ORDER BY seq"):
+            chunk.append(_stage_row(rid, ts, body, json.loads(body)))
+            if len(chunk) >= CHUNK:
+                self._fold(chunk)
+                chunk = []
+        if chunk:
+            self._fold(chunk)
 
     def schema_version(self) -> int:
         row = self.db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
@@ -368,6 +334,8 @@ class SqliteStore:
             yield
         except BaseException:
             self.db.execute("ROLLBACK")
+            self._ids.clear()  # ids given out in this transaction are gone with it
+            self._names.clear()
             raise
         self.db.execute("COMMIT")
 
@@ -404,13 +372,12 @@ class SqliteStore:
         """
         added = duplicates = 0
         problems: list[str] = []
-        chunk: list[tuple[Any, ...]] = []
+        chunk: list[Row] = []
         ids: set[str] = set()
         loads = _fast_loads
         fromiso = datetime.fromisoformat
         writer: _ChunkWriter | None = None
         with self.transaction():
-            self._stage()
             try:
                 for number, raw in enumerate(lines, start=1):
                     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
@@ -467,35 +434,83 @@ class SqliteStore:
                     writer.stop()  # before the rollback touches the connection
         return IngestResult(added=added, duplicates=duplicates)
 
-    def _stage(self) -> None:
-        for sql in _TEMP_TABLES:
-            self.db.execute(sql)
-        self.db.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS stage (id TEXT, ts REAL, body TEXT, risk TEXT, "
-            "decision TEXT, agent TEXT, skill TEXT, ok INTEGER, lat REAL, lat_bin INTEGER, "
-            "audit_ok INTEGER, needed INTEGER, granted INTEGER, rejected INTEGER, "
-            "appr_bin INTEGER)")
-        self.db.execute("DELETE FROM stage")
+    def _write_chunk(self, chunk: list[Row]) -> tuple[int, int]:
+        """Insert one chunk's new records and fold them into the rollups.
 
-    def _write_chunk(self, chunk: list[tuple[Any, ...]]) -> tuple[int, int]:
-        """Insert one chunk's new records and fold them into every rollup, all inside SQLite
-        (which lets go of the GIL while it works, so parsing the next chunk overlaps)."""
+        Runs on the writer thread while the caller parses the next chunk: SQLite and
+        most of numpy let go of the GIL while they work."""
         db = self.db
-        before = self.last_seq()
-        db.executemany("INSERT INTO stage VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", chunk)
-        fresh = db.execute("INSERT OR IGNORE INTO executions (id, ts, body) "
-                           "SELECT id, ts, body FROM stage ORDER BY rowid").rowcount
-        if fresh < len(chunk):
-            db.execute("DELETE FROM stage WHERE id IN "
-                       "(SELECT id FROM executions WHERE seq <= ?)", (before,))
-        # Minute sums first (one pass over the chunk), then hours and days from those.
-        for table, sql in _MINUTE_SQL.items():
-            db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
-            db.execute(sql)
-        for statement in _ROLLUP_SQL:
-            db.execute(statement)
-        db.execute("DELETE FROM stage")
-        return fresh, len(chunk) - fresh
+        total = len(chunk)
+        before_seq = self.last_seq()
+        before = db.total_changes
+        db.executemany("INSERT OR IGNORE INTO executions (id, ts, body) VALUES (?, ?, ?)",
+                       map(_RAW, chunk))
+        fresh = db.total_changes - before
+        if fresh < total:  # some ids were stored before: fold only the new ones
+            new_ids = {rid for (rid,) in db.execute(
+                "SELECT id FROM executions WHERE seq > ?", (before_seq,))}
+            chunk = [row for row in chunk if row[0] in new_ids]
+        if chunk:
+            self._fold(chunk)
+        return fresh, total - fresh
+
+    def _fold(self, chunk: list[Row]) -> None:
+        """Add the records' numbers to their minute, hour and day rows."""
+        cols = list(zip(*chunk, strict=True))
+        ts = np.array(cols[1], dtype=np.float64)
+        tables = Columns(
+            minute=(ts // MINUTE).astype(np.int64) * MINUTE, ts=ts,
+            risk=np.array(cols[3], dtype=np.int64), decision=np.array(cols[4], dtype=np.int64),
+            agent=self._dim_ids(AGENT, cols[5]), skill=self._dim_ids(SKILL, cols[6]),
+            ok=np.array(cols[7], dtype=np.float64), latency=np.array(cols[8], dtype=np.float64),
+            audit_ok=np.array(cols[9], dtype=np.float64),
+            needed=np.array(cols[10], dtype=np.float64),
+            granted=np.array(cols[11], dtype=np.float64),
+            rejected=np.array(cols[12], dtype=np.float64),
+            approve_seconds=np.array(cols[13], dtype=np.float64)).tables()
+        for res in sorted(RESOLUTIONS):
+            if res != MINUTE:
+                tables = {s: coarsen(s, t, res) for s, t in tables.items()}
+            self._add_to_rows(res, tables)
+
+    def _add_to_rows(self, res: int, new: dict[Section, Table]) -> None:
+        """Merge new entries into the stored rows of the buckets they fall in."""
+        buckets = np.unique(np.concatenate([t.bucket for t in new.values()]))
+        stored = self.db.execute(_ROWS_OF_BUCKETS,
+                                 (res, json.dumps(buckets.tolist()))).fetchall()
+        tables = new
+        if stored:
+            old = [row[0] for row in stored]
+            tables = {s: merge(s, [decode(s, old, [row[i] for row in stored]), new[s]])
+                      for i, s in enumerate(SECTIONS, start=1)}
+        blobs = [encode(s, tables[s], buckets) for s in SECTIONS]
+        self.db.executemany("INSERT OR REPLACE INTO rollups VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            zip(itertools.repeat(res), buckets.tolist(), *blobs))
+
+    def _dim_ids(self, kind: int, names: Sequence[str]) -> Any:
+        """Ids of agent or skill names, giving new names the next free id."""
+        if not self._ids:
+            self._load_dims()
+        for name in set(names):
+            if (kind, name) not in self._ids:
+                self.db.execute("INSERT OR IGNORE INTO dims (kind, name) VALUES (?, ?)",
+                                (kind, name))
+                (rid,) = self.db.execute("SELECT id FROM dims WHERE kind = ? AND name = ?",
+                                         (kind, name)).fetchone()
+                self._ids[(kind, name)] = rid
+                self._names[rid] = name
+        return np.fromiter((self._ids[(kind, name)] for name in names), dtype=np.int64,
+                           count=len(names))
+
+    def _load_dims(self) -> None:
+        for rid, kind, name in self.db.execute("SELECT id, kind, name FROM dims"):
+            self._ids[(kind, name)] = rid
+            self._names[rid] = name
+
+    def _name_of(self, rid: int) -> str:
+        if rid not in self._names:
+            self._load_dims()  # another process may have added it
+        return self._names.get(rid, f"#{rid}")
 
     # -- raw records --------------------------------------------------------------
     def export_jsonl(self, out: IO[str], since: datetime | None = None,
@@ -529,43 +544,20 @@ class SqliteStore:
         return int(self.db.execute("SELECT COUNT(*) FROM executions").fetchone()[0])
 
     # -- rollups ------------------------------------------------------------------
-    def _rows(self, table: str, columns: str, pieces: Sequence[Piece]) -> list[tuple[Any, ...]]:
-        out: list[tuple[Any, ...]] = []
+    def rollup(self, pieces: Sequence[Piece]) -> Rollup:
+        """The merged rows of the buckets covering a window (see ``pieces``)."""
+        stored: list[tuple[Any, ...]] = []
         for res, start, end in pieces:
-            out += self.db.execute(
-                f"SELECT bucket, {columns} FROM {table} "  # noqa: S608 - fixed names
-                "WHERE res = ? AND bucket >= ? AND bucket < ?", (res, start, end)).fetchall()
-        return out
-
-    def main_rows(self, pieces: Sequence[Piece]) -> list[tuple[Any, ...]]:
-        """``(bucket, risk, decision, n, ok, lat_sum, audit_ok, needed, granted, rejected)``."""
-        return self._rows("roll_main", "risk, decision, n, ok, lat_sum, audit_ok, needed, "
-                          "granted, rejected", pieces)
-
-    def agent_rows(self, pieces: Sequence[Piece]) -> list[tuple[Any, ...]]:
-        """``(bucket, agent, n, err, lat_sum, last_ts)``."""
-        return self._rows("roll_agent", "agent, n, err, lat_sum, last_ts", pieces)
-
-    def skill_rows(self, pieces: Sequence[Piece]) -> list[tuple[Any, ...]]:
-        """``(bucket, skill, risk, n, err, lat_sum)``."""
-        return self._rows("roll_skill", "skill, risk, n, err, lat_sum", pieces)
-
-    def histogram(self, pieces: Sequence[Piece], kind: int) -> dict[int, int]:
-        """Merged histogram ``{bin: count}`` over the pieces."""
-        hist: dict[int, int] = {}
-        for res, start, end in pieces:
-            for index, count in self.db.execute(
-                    "SELECT bin, SUM(n) FROM roll_hist WHERE res = ? AND bucket >= ? "
-                    "AND bucket < ? AND kind = ? GROUP BY bin", (res, start, end, kind)):
-                hist[index] = hist.get(index, 0) + int(count)
-        return hist
+            stored += self.db.execute(_ROWS_BETWEEN, (res, start, end)).fetchall()
+        buckets = [row[0] for row in stored]
+        return Rollup({s: decode(s, buckets, [row[i] for row in stored])
+                       for i, s in enumerate(SECTIONS, start=1)}, self._name_of)
 
     def agents_last_seen(self, since: float) -> dict[str, float]:
         """Agents with any execution since ``since`` (epoch s) and their latest timestamp."""
         start = int(since // DAY * DAY)
-        return {agent: float(ts) for agent, ts in self.db.execute(
-            "SELECT agent, MAX(last_ts) FROM roll_agent WHERE res = ? AND bucket >= ? "
-            "GROUP BY agent", (DAY, start))}
+        agents = self.rollup([(DAY, start, 2**62)]).agents()
+        return {agent: last for agent, (_n, _err, _lat, last) in agents.items()}
 
     # -- small state --------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:

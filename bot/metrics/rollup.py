@@ -1,0 +1,268 @@
+"""Rollup buckets: how a bucket's numbers are grouped, packed into a row and read back.
+
+Why this shape: every bucket (one minute, hour or day) is one row whose five columns
+each hold a packed table of ``(key, values)`` entries: counts by risk and decision, by
+agent, by skill and risk, and two histograms (latency in ms, time to approve in s)
+with 1%-wide log bins. Grouping, merging and reading are done by numpy over whole
+chunks and whole windows, so the Python work per chunk or per report is a fixed
+number of calls: ingest writes about one row per bucket touched rather than several
+rows per record, and a report costs the same per bucket whether a bucket holds two
+records or two thousand. Any percentile is read back within 0.5% of its true value
+(a bin's geometric middle is within half a bin width of every value in it).
+
+Agents and skills are stored as small integer ids (the store's ``dims`` table), so
+entries are fixed-width and a bucket never repeats a name.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from bot.metrics.record import DECISIONS, RISK_LEVELS
+
+HIST_RATIO = 1.01  # bin width; the bin's geometric middle is within 0.5% of any value in it
+_INV_LOG_RATIO = 1.0 / math.log(HIST_RATIO)
+ZERO_BIN = -(2**31)  # values below 1 µs (or exactly 0)
+RISK_INDEX = {level: i for i, level in enumerate(RISK_LEVELS)}
+DECISION_INDEX = {decision: i for i, decision in enumerate(DECISIONS)}
+
+Ints = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Section:
+    """One packed column: entries of an int64 key and ``width`` float64 values.
+
+    Values are summed when buckets merge, except the columns in ``max_cols`` (a latest
+    timestamp), which keep the largest. Counts are exact in float64 up to 2**53.
+    """
+
+    name: str
+    width: int
+    max_cols: tuple[int, ...] = ()
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return np.dtype([("key", "<i8"), ("vals", "<f8", (self.width,))])
+
+
+# main: key risk*4+decision; n, ok, latency sum, audit complete, approval needed/granted/rejected
+MAIN = Section("main", 7)
+# agents: key agent id; n, errors, latency sum, last execution (epoch s)
+AGENTS = Section("agents", 4, max_cols=(3,))
+# skills: key skill id*4+risk; n, errors, latency sum
+SKILLS = Section("skills", 3)
+LATENCY = Section("latency", 1)  # key: bin of latency_ms
+APPROVAL = Section("approval", 1)  # key: bin of seconds from request to grant
+SECTIONS: tuple[Section, ...] = (MAIN, AGENTS, SKILLS, LATENCY, APPROVAL)
+
+
+@dataclass(frozen=True)
+class Table:
+    """Entries of one section sorted by ``(bucket, key)``, at most one per pair."""
+
+    bucket: Ints
+    key: Ints
+    vals: Floats
+
+    def __len__(self) -> int:
+        return len(self.key)
+
+
+def empty(section: Section) -> Table:
+    return Table(np.empty(0, np.int64), np.empty(0, np.int64),
+                 np.empty((0, section.width), np.float64))
+
+
+def bins_of(values: Floats) -> Ints:
+    """Histogram bin of each value (``ZERO_BIN`` below 1 µs)."""
+    safe = np.maximum(values, 1e-3)
+    bins = np.floor(np.log(safe) * _INV_LOG_RATIO).astype(np.int64)
+    return np.where(values >= 1e-3, bins, ZERO_BIN)
+
+
+def bin_value(index: int) -> float:
+    return 0.0 if index == ZERO_BIN else float(HIST_RATIO ** (index + 0.5))
+
+
+def group(section: Section, bucket: Ints, key: Ints, vals: Floats) -> Table:
+    """Merge entries with the same ``(bucket, key)``: sums, or maxima for ``max_cols``."""
+    if len(key) == 0:
+        return empty(section)
+    order = np.lexsort((key, bucket))
+    bucket, key, vals = bucket[order], key[order], vals[order]
+    change = np.empty(len(key), dtype=bool)
+    change[0] = True
+    np.not_equal(bucket[1:], bucket[:-1], out=change[1:])
+    change[1:] |= key[1:] != key[:-1]
+    starts = np.flatnonzero(change)
+    sums = np.add.reduceat(vals, starts, axis=0)
+    for col in section.max_cols:
+        sums[:, col] = np.maximum.reduceat(vals[:, col], starts)
+    return Table(bucket[starts], key[starts], sums)
+
+
+def coarsen(section: Section, table: Table, res: int) -> Table:
+    """The same entries in buckets ``res`` seconds long."""
+    return group(section, table.bucket // res * res, table.key, table.vals)
+
+
+def merge(section: Section, tables: Sequence[Table]) -> Table:
+    tables = [t for t in tables if len(t)]
+    if not tables:
+        return empty(section)
+    if len(tables) == 1:
+        return tables[0]
+    return group(section, np.concatenate([t.bucket for t in tables]),
+                 np.concatenate([t.key for t in tables]),
+                 np.concatenate([t.vals for t in tables]))
+
+
+def encode(section: Section, table: Table, buckets: Ints) -> list[bytes]:
+    """One blob per bucket in ``buckets`` (sorted): its entries, packed little-endian."""
+    packed = np.empty(len(table), dtype=section.dtype)
+    packed["key"] = table.key
+    packed["vals"] = table.vals
+    raw = packed.tobytes()
+    size = section.dtype.itemsize
+    lo = (np.searchsorted(table.bucket, buckets, "left") * size).tolist()
+    hi = (np.searchsorted(table.bucket, buckets, "right") * size).tolist()
+    return [raw[a:b] for a, b in zip(lo, hi, strict=True)]
+
+
+def decode(section: Section, buckets: Sequence[int], blobs: Sequence[bytes]) -> Table:
+    """The entries of stored blobs (one per bucket), in bucket order."""
+    if not blobs:
+        return empty(section)
+    size = section.dtype.itemsize
+    packed = np.frombuffer(b"".join(blobs), dtype=section.dtype)
+    counts = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs)) // size
+    return Table(np.repeat(np.asarray(buckets, dtype=np.int64), counts),
+                 packed["key"].astype(np.int64), packed["vals"].astype(np.float64))
+
+
+@dataclass(frozen=True)
+class Columns:
+    """One chunk of records as arrays: what every section is computed from."""
+
+    minute: Ints
+    ts: Floats
+    risk: Ints
+    decision: Ints
+    agent: Ints
+    skill: Ints
+    ok: Floats
+    latency: Floats
+    audit_ok: Floats
+    needed: Floats
+    granted: Floats
+    rejected: Floats
+    approve_seconds: Floats  # NaN where no time to approve is known
+
+    def tables(self) -> dict[Section, Table]:
+        """Minute buckets of every section."""
+        n = len(self.ts)
+        ones = np.ones(n)
+        err = 1.0 - self.ok
+        timed = ~np.isnan(self.approve_seconds)
+        return {
+            MAIN: group(MAIN, self.minute, self.risk * 4 + self.decision, np.column_stack(
+                (ones, self.ok, self.latency, self.audit_ok, self.needed, self.granted,
+                 self.rejected))),
+            AGENTS: group(AGENTS, self.minute, self.agent,
+                          np.column_stack((ones, err, self.latency, self.ts))),
+            SKILLS: group(SKILLS, self.minute, self.skill * 4 + self.risk,
+                          np.column_stack((ones, err, self.latency))),
+            LATENCY: group(LATENCY, self.minute, bins_of(self.latency), ones[:, None]),
+            APPROVAL: group(APPROVAL, self.minute[timed], bins_of(self.approve_seconds[timed]),
+                            ones[timed][:, None]),
+        }
+
+
+class Rollup:
+    """The merged buckets of a window, and the totals reports ask of them."""
+
+    def __init__(self, tables: dict[Section, Table], name_of: Callable[[int], str]):
+        self.tables = tables
+        self.name_of = name_of
+
+    def main(self) -> list[tuple[str, str, int, int, float, int, int, int, int]]:
+        """``(risk, decision, n, ok, latency sum, audit ok, needed, granted, rejected)``."""
+        sums = _by_key(self.tables[MAIN], len(RISK_LEVELS) * len(DECISIONS))
+        out = []
+        for key, row in enumerate(sums.tolist()):
+            if row[0]:
+                n, ok, lat, audit, needed, granted, rejected = row
+                out.append((RISK_LEVELS[key // 4], DECISIONS[key % 4], int(n), int(ok), lat,
+                            int(audit), int(needed), int(granted), int(rejected)))
+        return out
+
+    def agents(self) -> dict[str, tuple[int, int, float, float]]:
+        """``{agent: (n, errors, latency sum, last execution epoch s)}``."""
+        table = self.tables[AGENTS]
+        keys, index = np.unique(table.key, return_inverse=True)
+        sums = np.zeros((len(keys), 3))
+        np.add.at(sums, index, table.vals[:, :3])
+        last = np.zeros(len(keys))
+        np.maximum.at(last, index, table.vals[:, 3])
+        return {self.name_of(k): (int(s[0]), int(s[1]), s[2], t)
+                for k, s, t in zip(keys.tolist(), sums.tolist(), last.tolist(), strict=True)}
+
+    def skills(self) -> dict[tuple[str, str], tuple[int, int, float]]:
+        """``{(skill, risk): (n, errors, latency sum)}``."""
+        table = self.tables[SKILLS]
+        keys, index = np.unique(table.key, return_inverse=True)
+        sums = np.zeros((len(keys), 3))
+        np.add.at(sums, index, table.vals)
+        return {(self.name_of(k // 4), RISK_LEVELS[k % 4]): (int(s[0]), int(s[1]), s[2])
+                for k, s in zip(keys.tolist(), sums.tolist(), strict=True)}
+
+    def percentiles(self, section: Section, ps: Sequence[float]) -> list[float | None]:
+        """Nearest-rank percentiles of a histogram section (``None`` when it is empty)."""
+        table = self.tables[section]
+        bins, index = np.unique(table.key, return_inverse=True)
+        counts = np.zeros(len(bins))
+        np.add.at(counts, index, table.vals[:, 0])
+        return percentiles(bins, counts, ps)
+
+    def series(self, step: int, first: int, count: int) -> dict[str, list[float]]:
+        """Per step from ``first``: executions, errors, latency sum, high-risk executions."""
+        table = self.tables[MAIN]
+        slot = (table.bucket - first) // step
+        inside = (slot >= 0) & (slot < count)
+        slot, keys, vals = slot[inside], table.key[inside], table.vals[inside]
+        high = (keys // 4) >= RISK_INDEX["R2"]
+
+        def per_slot(weights: Floats) -> list[float]:
+            sums: list[float] = np.bincount(slot, weights=weights, minlength=count).tolist()
+            return sums
+
+        return {"n": per_slot(vals[:, 0]), "errors": per_slot(vals[:, 0] - vals[:, 1]),
+                "latency": per_slot(vals[:, 2]), "high_n": per_slot(vals[:, 0] * high)}
+
+
+def percentiles(bins: Ints, counts: Floats, ps: Sequence[float]) -> list[float | None]:
+    """Nearest-rank percentiles from sorted bins and their counts."""
+    total = float(counts.sum()) if len(counts) else 0.0
+    if total <= 0:
+        return [None for _ in ps]
+    running = np.cumsum(counts)
+    out: list[float | None] = []
+    for p in ps:
+        rank = max(1, math.ceil(p / 100.0 * total))
+        at = min(int(np.searchsorted(running, rank - 0.5)), len(bins) - 1)
+        out.append(bin_value(int(bins[at])))
+    return out
+
+
+def _by_key(table: Table, size: int) -> Floats:
+    sums = np.zeros((size, table.vals.shape[1]))
+    np.add.at(sums, table.key, table.vals)
+    return sums

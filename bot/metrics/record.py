@@ -115,52 +115,105 @@ class ExecutionMetric:
 
 def check(obj: Any) -> str | None:
     """The first thing wrong with a decoded record, in words, or ``None`` when it is valid."""
+    result = measure(obj)
+    return result if isinstance(result, str) else None
+
+
+# What ``measure`` gives for a valid record, in this order: timestamp (epoch s), risk
+# level index, decision index, agent, skill, success (0/1), latency ms, audit complete
+# (0/1), approval needed, granted, rejected (0/1 each), seconds from request to grant
+# (NaN when unknown).
+Measures = tuple[float, int, int, str, str, int, float, int, int, int, int, float]
+RISK_INDEX = {level: i for i, level in enumerate(RISK_LEVELS)}
+DECISION_INDEX = {decision: i for i, decision in enumerate(DECISIONS)}
+
+
+def measure(obj: Any) -> Measures | str:
+    """Validate a decoded record and give the numbers it adds to the rollups, or the first
+    thing wrong with it in words.
+
+    One pass does both because this is the ingest hot path: every field is looked at
+    once, and timestamps are parsed once."""
     if not isinstance(obj, dict):
         return f"expected a JSON object, got {_kind(obj)}"
-    rid = obj.get("id")
+    get = obj.get
+    rid = get("id")
     if rid is not None and (not isinstance(rid, str) or not rid.strip()):
         return "`id` must be a non-empty string (or left out to have one generated)"
-    stamp = obj.get("timestamp")
+    stamp = get("timestamp")
     if stamp is None:
         return 'missing `timestamp` (expected ISO 8601 with a zone, like "2026-01-31T12:00:00Z")'
-    if parse_time(stamp) is None:
+    moment = parse_time(stamp)
+    if moment is None:
         return ('`timestamp` must be ISO 8601 with a zone, like "2026-01-31T12:00:00Z", '
                 f"got {json.dumps(stamp)}")
-    for name in ("skill", "agent"):
-        value = obj.get(name)
-        if not isinstance(value, str) or not value.strip():
-            return f"`{name}` must be a non-empty string, got {json.dumps(value)}"
-    if obj.get("risk_level") not in RISK_LEVELS:
-        return (f"`risk_level` must be one of {', '.join(RISK_LEVELS)}, "
-                f"got {json.dumps(obj.get('risk_level'))}")
-    if obj.get("decision") not in DECISIONS:
-        return (f"`decision` must be one of {', '.join(DECISIONS)}, "
-                f"got {json.dumps(obj.get('decision'))}")
-    if not isinstance(obj.get("success"), bool):
-        return f"`success` must be true or false, got {json.dumps(obj.get('success'))}"
-    error_type = obj.get("error_type")
+    skill = get("skill")
+    if not isinstance(skill, str) or not skill.strip():
+        return f"`skill` must be a non-empty string, got {json.dumps(skill)}"
+    agent = get("agent")
+    if not isinstance(agent, str) or not agent.strip():
+        return f"`agent` must be a non-empty string, got {json.dumps(agent)}"
+    level = get("risk_level")
+    risk = RISK_INDEX.get(level) if isinstance(level, str) else None
+    if risk is None:
+        return f"`risk_level` must be one of {', '.join(RISK_LEVELS)}, got {json.dumps(level)}"
+    decided = get("decision")
+    decision = DECISION_INDEX.get(decided) if isinstance(decided, str) else None
+    if decision is None:
+        return f"`decision` must be one of {', '.join(DECISIONS)}, got {json.dumps(decided)}"
+    success = get("success")
+    if success is not True and success is not False:
+        return f"`success` must be true or false, got {json.dumps(success)}"
+    error_type = get("error_type")
     if error_type is not None and not isinstance(error_type, str):
         return f"`error_type` must be a string or null, got {json.dumps(error_type)}"
-    latency = obj.get("latency_ms")
-    if (not isinstance(latency, int | float) or isinstance(latency, bool)
-            or not math.isfinite(latency) or latency < 0):
-        return f"`latency_ms` must be a number of milliseconds >= 0, got {json.dumps(latency)}"
-    source = obj.get("source")
+    latency = _milliseconds(get("latency_ms"))
+    if latency is None:
+        return ("`latency_ms` must be a number of milliseconds >= 0, "
+                f"got {json.dumps(get('latency_ms'))}")
+    source = get("source")
     if source is not None and not isinstance(source, str):
         return f"`source` must be a string, got {json.dumps(source)}"
-    approval = obj.get("approval")
+    needed = granted = rejected = 0
+    approve_seconds = math.nan
+    approval = get("approval")
     if approval is not None:
         problem = _check_approval(approval)
         if problem:
             return problem
-    audit = obj.get("audit")
+        needed = 1 if approval.get("required") else 0
+        if approval.get("granted"):
+            granted = 1
+            start = parse_time(approval.get("requested_at"))
+            end = parse_time(approval.get("decided_at"))
+            if start is not None and end is not None:
+                approve_seconds = max(0.0, (end - start).total_seconds())
+        elif approval.get("rejected"):
+            rejected = 1
+    audit = get("audit")
+    posted = recorded = False
     if audit is not None:
         if not isinstance(audit, dict):
             return f"`audit` must be an object, got {_kind(audit)}"
-        for name in ("report_posted", "approval_recorded"):
-            if name in audit and not isinstance(audit[name], bool):
-                return f"`audit.{name}` must be true or false, got {json.dumps(audit[name])}"
-    return None
+        posted = audit.get("report_posted", False)
+        recorded = audit.get("approval_recorded", False)
+        for name, value in (("report_posted", posted), ("approval_recorded", recorded)):
+            if value is not True and value is not False:
+                return f"`audit.{name}` must be true or false, got {json.dumps(value)}"
+    audit_ok = 1 if posted and (recorded or not needed) else 0
+    return (moment.timestamp(), risk, decision, agent, skill, 1 if success else 0, latency,
+            audit_ok, needed, granted, rejected, approve_seconds)
+
+
+def _milliseconds(value: Any) -> float | None:
+    """A latency as a float, or ``None`` unless it is a finite number >= 0 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if 0 <= number < math.inf else None
 
 
 def _check_approval(approval: Any) -> str | None:

@@ -24,13 +24,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from bot.metrics.record import DECISIONS, RISK_LEVELS
+from bot.metrics.record import DECISIONS, RISK_INDEX, RISK_LEVELS
 
 HIST_RATIO = 1.01  # bin width; the bin's geometric middle is within 0.5% of any value in it
 _INV_LOG_RATIO = 1.0 / math.log(HIST_RATIO)
 ZERO_BIN = -(2**31)  # values below 1 µs (or exactly 0)
-RISK_INDEX = {level: i for i, level in enumerate(RISK_LEVELS)}
-DECISION_INDEX = {decision: i for i, decision in enumerate(DECISIONS)}
 
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]

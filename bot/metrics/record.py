@@ -178,14 +178,13 @@ def measure(obj: Any) -> Measures | str:
     approve_seconds = math.nan
     approval = get("approval")
     if approval is not None:
-        problem = _check_approval(approval)
-        if problem:
-            return problem
+        times = _approval_times(approval)
+        if isinstance(times, str):
+            return times
         needed = 1 if approval.get("required") else 0
         if approval.get("granted"):
             granted = 1
-            start = parse_time(approval.get("requested_at"))
-            end = parse_time(approval.get("decided_at"))
+            start, end = times
             if start is not None and end is not None:
                 approve_seconds = max(0.0, (end - start).total_seconds())
         elif approval.get("rejected"):
@@ -216,23 +215,30 @@ def _milliseconds(value: Any) -> float | None:
     return number if 0 <= number < math.inf else None
 
 
-def _check_approval(approval: Any) -> str | None:
+def _approval_times(approval: Any) -> tuple[datetime | None, datetime | None] | str:
+    """``(requested_at, decided_at)`` of a valid approval object, or what is wrong with it."""
     if not isinstance(approval, dict):
         return f"`approval` must be an object or null, got {_kind(approval)}"
+    get = approval.get
     for name in ("required", "granted", "rejected"):
-        if name in approval and not isinstance(approval[name], bool):
-            return f"`approval.{name}` must be true or false, got {json.dumps(approval[name])}"
-    if approval.get("granted") and approval.get("rejected"):
+        value = get(name, False)
+        if value is not True and value is not False:
+            return f"`approval.{name}` must be true or false, got {json.dumps(value)}"
+    if get("granted") and get("rejected"):
         return "`approval` cannot be both granted and rejected"
-    approver = approval.get("approver")
+    approver = get("approver")
     if approver is not None and not isinstance(approver, str):
         return f"`approval.approver` must be a login string or null, got {json.dumps(approver)}"
-    for name in ("requested_at", "decided_at"):
-        value = approval.get(name)
-        if value is not None and parse_time(value) is None:
-            return (f"`approval.{name}` must be ISO 8601 with a zone or null, "
-                    f"got {json.dumps(value)}")
-    return None
+    requested, decided = get("requested_at"), get("decided_at")
+    start = None if requested is None else parse_time(requested)
+    if requested is not None and start is None:
+        return ("`approval.requested_at` must be ISO 8601 with a zone or null, "
+                f"got {json.dumps(requested)}")
+    end = None if decided is None else parse_time(decided)
+    if decided is not None and end is None:
+        return ("`approval.decided_at` must be ISO 8601 with a zone or null, "
+                f"got {json.dumps(decided)}")
+    return start, end
 
 
 def parse_time(value: Any) -> datetime | None:

@@ -123,27 +123,57 @@ def merge(section: Section, tables: Sequence[Table]) -> Table:
                  np.concatenate([t.vals for t in tables]))
 
 
-def encode(section: Section, table: Table, buckets: Ints) -> list[bytes]:
-    """One blob per bucket in ``buckets`` (sorted): its entries, packed little-endian."""
-    packed = np.empty(len(table), dtype=section.dtype)
-    packed["key"] = table.key
-    packed["vals"] = table.vals
-    raw = packed.tobytes()
-    size = section.dtype.itemsize
-    lo = (np.searchsorted(table.bucket, buckets, "left") * size).tolist()
-    hi = (np.searchsorted(table.bucket, buckets, "right") * size).tolist()
-    return [raw[a:b] for a, b in zip(lo, hi, strict=True)]
+_HEADER = np.dtype(("<u4", len(SECTIONS)))  # entries of each section in a packed row
 
 
-def decode(section: Section, buckets: Sequence[int], blobs: Sequence[bytes]) -> Table:
-    """The entries of stored blobs (one per bucket), in bucket order."""
-    if not blobs:
-        return empty(section)
-    size = section.dtype.itemsize
-    packed = np.frombuffer(b"".join(blobs), dtype=section.dtype)
-    counts = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs)) // size
-    return Table(np.repeat(np.asarray(buckets, dtype=np.int64), counts),
-                 packed["key"].astype(np.int64), packed["vals"].astype(np.float64))
+def pack(tables: dict[Section, Table], buckets: Ints) -> list[bytes]:
+    """One packed row per bucket in ``buckets`` (sorted): a header with the number of
+    entries of each section, then each section's entries, little-endian."""
+    raws, starts, ends = [], [], []
+    counts = np.empty((len(buckets), len(SECTIONS)), dtype="<u4")
+    for i, section in enumerate(SECTIONS):
+        table = tables[section]
+        packed = np.empty(len(table), dtype=section.dtype)
+        packed["key"] = table.key
+        packed["vals"] = table.vals
+        raws.append(packed.tobytes())
+        lo = np.searchsorted(table.bucket, buckets, "left")
+        hi = np.searchsorted(table.bucket, buckets, "right")
+        counts[:, i] = hi - lo
+        size = section.dtype.itemsize
+        starts.append((lo * size).tolist())
+        ends.append((hi * size).tolist())
+    header = counts.tobytes()
+    width = _HEADER.itemsize
+    main, agents, skills, latency, approval = raws
+    return [b"".join((header[n * width:(n + 1) * width], main[a0:b0], agents[a1:b1],
+                      skills[a2:b2], latency[a3:b3], approval[a4:b4]))
+            for n, (a0, b0, a1, b1, a2, b2, a3, b3, a4, b4) in enumerate(zip(
+                starts[0], ends[0], starts[1], ends[1], starts[2], ends[2], starts[3],
+                ends[3], starts[4], ends[4], strict=True))]
+
+
+def unpack(buckets: Sequence[int], rows: Sequence[bytes]) -> dict[Section, Table]:
+    """The entries of packed rows (one per bucket), section by section, in bucket order."""
+    if not rows:
+        return {section: empty(section) for section in SECTIONS}
+    width = _HEADER.itemsize
+    counts = np.frombuffer(b"".join(row[:width] for row in rows), dtype="<u4").reshape(
+        len(rows), len(SECTIONS)).astype(np.int64)
+    sizes = np.array([section.dtype.itemsize for section in SECTIONS], dtype=np.int64)
+    ends = np.cumsum(counts * sizes, axis=1) + width
+    starts = ends - counts * sizes
+    parts: list[list[bytes]] = [[] for _ in SECTIONS]
+    for row, lo, hi in zip(rows, starts.tolist(), ends.tolist(), strict=True):
+        for i in range(len(SECTIONS)):
+            parts[i].append(row[lo[i]:hi[i]])
+    at = np.asarray(buckets, dtype=np.int64)
+    out = {}
+    for i, section in enumerate(SECTIONS):
+        packed = np.frombuffer(b"".join(parts[i]), dtype=section.dtype)
+        out[section] = Table(np.repeat(at, counts[:, i]), packed["key"].astype(np.int64),
+                             packed["vals"].astype(np.float64))
+    return out
 
 
 @dataclass(frozen=True)

@@ -49,9 +49,9 @@ from bot.metrics.rollup import (
     Section,
     Table,
     coarsen,
-    decode,
-    encode,
     merge,
+    pack,
+    unpack,
 )
 
 _fast_loads: Callable[[str], Any] = json.loads
@@ -101,9 +101,7 @@ _V2 = """
     CREATE TABLE dims (id INTEGER PRIMARY KEY, kind INTEGER NOT NULL, name TEXT NOT NULL,
                        UNIQUE (kind, name));
     CREATE TABLE rollups (key INTEGER PRIMARY KEY, res INTEGER NOT NULL,
-                          bucket INTEGER NOT NULL, main BLOB NOT NULL, agents BLOB NOT NULL,
-                          skills BLOB NOT NULL, latency BLOB NOT NULL,
-                          approval BLOB NOT NULL);
+                          bucket INTEGER NOT NULL, body BLOB NOT NULL);
     DROP TABLE roll_main;
     DROP TABLE roll_agent;
     DROP TABLE roll_skill;
@@ -116,10 +114,8 @@ REBUILDS = frozenset({2})  # versions after which the rollups are recomputed fro
 # A record on its way in: (id, JSON text, *bot.metrics.record.Measures)
 Row = tuple[Any, ...]
 _RAW = itemgetter(0, 2, 1)  # (id, ts, body) for the executions table
-_ROWS_OF_KEYS = ("SELECT bucket, main, agents, skills, latency, approval FROM rollups "
-                 "WHERE key IN (SELECT value FROM json_each(?))")
-_ROWS_BETWEEN = ("SELECT bucket, main, agents, skills, latency, approval FROM rollups "
-                 "WHERE key >= ? AND key < ?")
+_ROWS_OF_KEYS = "SELECT bucket, body FROM rollups WHERE key IN (SELECT value FROM json_each(?))"
+_ROWS_BETWEEN = "SELECT bucket, body FROM rollups WHERE key >= ? AND key < ?"
 # A row's key orders it by resolution, then time, so a window is one range of the
 # table's own B-tree: the resolution's base plus the bucket's minute number.
 _KEY_BASE = {MINUTE: 0, HOUR: 1 << 41, DAY: 2 << 41}
@@ -466,12 +462,11 @@ class SqliteStore:
                                      (json.dumps(keys[keys <= latest].tolist()),)).fetchall()
         tables = new
         if stored:
-            old = [row[0] for row in stored]
-            tables = {s: merge(s, [decode(s, old, [row[i] for row in stored]), new[s]])
-                      for i, s in enumerate(SECTIONS, start=1)}
-        blobs = [encode(s, tables[s], buckets) for s in SECTIONS]
-        self.db.executemany("INSERT OR REPLACE INTO rollups VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            zip(keys.tolist(), itertools.repeat(res), buckets.tolist(), *blobs))
+            old = unpack([bucket for bucket, _ in stored], [body for _, body in stored])
+            tables = {s: merge(s, [old[s], new[s]]) for s in SECTIONS}
+        self.db.executemany("INSERT OR REPLACE INTO rollups VALUES (?, ?, ?, ?)",
+                            zip(keys.tolist(), itertools.repeat(res), buckets.tolist(),
+                                pack(tables, buckets), strict=False))
 
     def _dim_ids(self, kind: int, names: Sequence[str]) -> Any:
         """Ids of agent or skill names, giving new names the next free id."""
@@ -540,9 +535,8 @@ class SqliteStore:
         for res, start, end in pieces:
             stored += self.db.execute(_ROWS_BETWEEN,
                                       (_key(res, start), _key(res, end))).fetchall()
-        buckets = [row[0] for row in stored]
-        return Rollup({s: decode(s, buckets, [row[i] for row in stored])
-                       for i, s in enumerate(SECTIONS, start=1)}, self._name_of)
+        return Rollup(unpack([bucket for bucket, _ in stored], [body for _, body in stored]),
+                      self._name_of)
 
     def agents_last_seen(self, since: float) -> dict[str, float]:
         """Agents with any execution since ``since`` (epoch s) and their latest timestamp."""

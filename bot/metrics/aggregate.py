@@ -162,7 +162,7 @@ def time_series(store: MetricsStore, win: Window) -> dict[str, Any]:
     """One point per step (aligned to the step, so the first may be partial)."""
     first = win.since // win.step * win.step
     starts = list(range(first, win.until, win.step))
-    sums = store.rollup(pieces(win.since, win.until, win.max_res)).series(
+    sums = store.rollup(pieces(win.since, win.until, win.max_res), main_only=True).series(
         win.step, first, len(starts))
     return {"step_seconds": win.step, "points": [
         {"start": _iso(s), "executions": int(n), "errors": int(err),
@@ -178,7 +178,7 @@ def totals(store: MetricsStore, since: int, until: int) -> tuple[int, int, float
     """``(executions, errors, latency sum ms)`` over ``[since, until)``."""
     n = err = 0
     lat = 0.0
-    for row in store.rollup(pieces(since, until)).main():
+    for row in store.rollup(pieces(since, until), main_only=True).main():
         n += row[2]
         err += row[2] - row[3]
         lat += row[4]
@@ -206,7 +206,8 @@ def latency_buckets(store: MetricsStore, since: int, until: int,
     max_res = next(r for r in (DAY, HOUR, MINUTE) if bucket % r == 0)
     first = since // bucket * bucket
     count = -(-(until - first) // bucket)
-    sums = store.rollup(pieces(since, until, max_res)).series(bucket, first, count)
+    sums = store.rollup(pieces(since, until, max_res), main_only=True).series(bucket, first,
+                                                                              count)
     return [(first + i * bucket, int(n), lat)
             for i, (n, lat) in enumerate(zip(sums["n"], sums["latency"], strict=True)) if n]
 

@@ -28,7 +28,9 @@ from bot.metrics.record import DECISIONS, RISK_INDEX, RISK_LEVELS
 
 HIST_RATIO = 1.01  # bin width; the bin's geometric middle is within 0.5% of any value in it
 _INV_LOG_RATIO = 1.0 / math.log(HIST_RATIO)
-ZERO_BIN = -(2**31)  # values below 1 µs (or exactly 0)
+# Values below 1 µs (or exactly 0): just under the lowest real bin (log(1e-3)/log(1.01) is
+# about -694), so bins stay a short run of integers that sum by counting, not sorting.
+ZERO_BIN = -700
 
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
@@ -60,6 +62,10 @@ SKILLS = Section("skills", 3)
 LATENCY = Section("latency", 1)  # key: bin of latency_ms
 APPROVAL = Section("approval", 1)  # key: bin of seconds from request to grant
 SECTIONS: tuple[Section, ...] = (MAIN, AGENTS, SKILLS, LATENCY, APPROVAL)
+# A stored row keeps the counts by risk and decision apart from the rest, so charts over
+# many buckets read a few hundred bytes a bucket instead of every histogram.
+MAIN_COLUMN: tuple[Section, ...] = (MAIN,)
+BODY_COLUMN: tuple[Section, ...] = (AGENTS, SKILLS, LATENCY, APPROVAL)
 
 
 @dataclass(frozen=True)
@@ -123,54 +129,45 @@ def merge(section: Section, tables: Sequence[Table]) -> Table:
                  np.concatenate([t.vals for t in tables]))
 
 
-_HEADER = np.dtype(("<u4", len(SECTIONS)))  # entries of each section in a packed row
-
-
-def pack(tables: dict[Section, Table], buckets: Ints) -> list[bytes]:
-    """One packed row per bucket in ``buckets`` (sorted): a header with the number of
-    entries of each section, then each section's entries, little-endian."""
-    raws, starts, ends = [], [], []
-    counts = np.empty((len(buckets), len(SECTIONS)), dtype="<u4")
-    for i, section in enumerate(SECTIONS):
+def pack(tables: dict[Section, Table], buckets: Ints, sections: Sequence[Section]) -> list[bytes]:
+    """One packed blob per bucket in ``buckets`` (sorted): the number of entries of each
+    of ``sections`` (uint32), then each section's entries, little-endian."""
+    counts = np.empty((len(buckets), len(sections)), dtype="<u4")
+    slices = []
+    for i, section in enumerate(sections):
         table = tables[section]
         packed = np.empty(len(table), dtype=section.dtype)
         packed["key"] = table.key
         packed["vals"] = table.vals
-        raws.append(packed.tobytes())
+        raw = packed.tobytes()
         lo = np.searchsorted(table.bucket, buckets, "left")
         hi = np.searchsorted(table.bucket, buckets, "right")
         counts[:, i] = hi - lo
         size = section.dtype.itemsize
-        starts.append((lo * size).tolist())
-        ends.append((hi * size).tolist())
-    header = counts.tobytes()
-    width = _HEADER.itemsize
-    main, agents, skills, latency, approval = raws
-    return [b"".join((header[n * width:(n + 1) * width], main[a0:b0], agents[a1:b1],
-                      skills[a2:b2], latency[a3:b3], approval[a4:b4]))
-            for n, (a0, b0, a1, b1, a2, b2, a3, b3, a4, b4) in enumerate(zip(
-                starts[0], ends[0], starts[1], ends[1], starts[2], ends[2], starts[3],
-                ends[3], starts[4], ends[4], strict=True))]
+        slices.append([raw[a:b] for a, b in zip((lo * size).tolist(), (hi * size).tolist(),
+                                                strict=True)])
+    header, width = counts.tobytes(), 4 * len(sections)
+    headers = [header[at:at + width] for at in range(0, len(header), width)]
+    return list(map(b"".join, zip(headers, *slices, strict=True)))
 
 
-def unpack(buckets: Sequence[int], rows: Sequence[bytes]) -> dict[Section, Table]:
-    """The entries of packed rows (one per bucket), section by section, in bucket order."""
-    if not rows:
-        return {section: empty(section) for section in SECTIONS}
-    width = _HEADER.itemsize
-    counts = np.frombuffer(b"".join(row[:width] for row in rows), dtype="<u4").reshape(
-        len(rows), len(SECTIONS)).astype(np.int64)
-    sizes = np.array([section.dtype.itemsize for section in SECTIONS], dtype=np.int64)
+def unpack(buckets: Sequence[int], blobs: Sequence[bytes],
+           sections: Sequence[Section]) -> dict[Section, Table]:
+    """The entries of packed blobs (one per bucket), section by section, in bucket order."""
+    if not blobs:
+        return {section: empty(section) for section in sections}
+    width = 4 * len(sections)
+    counts = np.frombuffer(b"".join(blob[:width] for blob in blobs), dtype="<u4").reshape(
+        len(blobs), len(sections)).astype(np.int64)
+    sizes = np.array([section.dtype.itemsize for section in sections], dtype=np.int64)
     ends = np.cumsum(counts * sizes, axis=1) + width
     starts = ends - counts * sizes
-    parts: list[list[bytes]] = [[] for _ in SECTIONS]
-    for row, lo, hi in zip(rows, starts.tolist(), ends.tolist(), strict=True):
-        for i in range(len(SECTIONS)):
-            parts[i].append(row[lo[i]:hi[i]])
     at = np.asarray(buckets, dtype=np.int64)
     out = {}
-    for i, section in enumerate(SECTIONS):
-        packed = np.frombuffer(b"".join(parts[i]), dtype=section.dtype)
+    for i, section in enumerate(sections):
+        parts = [blob[a:b] for blob, a, b in zip(blobs, starts[:, i].tolist(),
+                                                 ends[:, i].tolist(), strict=True)]
+        packed = np.frombuffer(b"".join(parts), dtype=section.dtype)
         out[section] = Table(np.repeat(at, counts[:, i]), packed["key"].astype(np.int64),
                              packed["vals"].astype(np.float64))
     return out
@@ -223,42 +220,29 @@ class Rollup:
 
     def main(self) -> list[tuple[str, str, int, int, float, int, int, int, int]]:
         """``(risk, decision, n, ok, latency sum, audit ok, needed, granted, rejected)``."""
-        sums = _by_key(self.tables[MAIN], len(RISK_LEVELS) * len(DECISIONS))
         out = []
-        for key, row in enumerate(sums.tolist()):
-            if row[0]:
-                n, ok, lat, audit, needed, granted, rejected = row
-                out.append((RISK_LEVELS[key // 4], DECISIONS[key % 4], int(n), int(ok), lat,
-                            int(audit), int(needed), int(granted), int(rejected)))
+        for key, row in zip(*_sum_by_key(MAIN, self.tables[MAIN]), strict=True):
+            n, ok, lat, audit, needed, granted, rejected = row
+            out.append((RISK_LEVELS[key // 4], DECISIONS[key % 4], int(n), int(ok), lat,
+                        int(audit), int(needed), int(granted), int(rejected)))
         return out
 
     def agents(self) -> dict[str, tuple[int, int, float, float]]:
         """``{agent: (n, errors, latency sum, last execution epoch s)}``."""
-        table = self.tables[AGENTS]
-        keys, index = np.unique(table.key, return_inverse=True)
-        sums = np.zeros((len(keys), 3))
-        np.add.at(sums, index, table.vals[:, :3])
-        last = np.zeros(len(keys))
-        np.maximum.at(last, index, table.vals[:, 3])
-        return {self.name_of(k): (int(s[0]), int(s[1]), s[2], t)
-                for k, s, t in zip(keys.tolist(), sums.tolist(), last.tolist(), strict=True)}
+        return {self.name_of(key): (int(n), int(err), lat, last)
+                for key, (n, err, lat, last) in zip(*_sum_by_key(AGENTS, self.tables[AGENTS]),
+                                                    strict=True)}
 
     def skills(self) -> dict[tuple[str, str], tuple[int, int, float]]:
         """``{(skill, risk): (n, errors, latency sum)}``."""
-        table = self.tables[SKILLS]
-        keys, index = np.unique(table.key, return_inverse=True)
-        sums = np.zeros((len(keys), 3))
-        np.add.at(sums, index, table.vals)
-        return {(self.name_of(k // 4), RISK_LEVELS[k % 4]): (int(s[0]), int(s[1]), s[2])
-                for k, s in zip(keys.tolist(), sums.tolist(), strict=True)}
+        return {(self.name_of(key // 4), RISK_LEVELS[key % 4]): (int(n), int(err), lat)
+                for key, (n, err, lat) in zip(*_sum_by_key(SKILLS, self.tables[SKILLS]),
+                                              strict=True)}
 
     def percentiles(self, section: Section, ps: Sequence[float]) -> list[float | None]:
         """Nearest-rank percentiles of a histogram section (``None`` when it is empty)."""
-        table = self.tables[section]
-        bins, index = np.unique(table.key, return_inverse=True)
-        counts = np.zeros(len(bins))
-        np.add.at(counts, index, table.vals[:, 0])
-        return percentiles(bins, counts, ps)
+        bins, counts = _dense_sums(section, self.tables[section])
+        return percentiles(bins, counts[:, 0], ps)
 
     def series(self, step: int, first: int, count: int) -> dict[str, list[float]]:
         """Per step from ``first``: executions, errors, latency sum, high-risk executions."""
@@ -290,7 +274,34 @@ def percentiles(bins: Ints, counts: Floats, ps: Sequence[float]) -> list[float |
     return out
 
 
-def _by_key(table: Table, size: int) -> Floats:
-    sums = np.zeros((size, table.vals.shape[1]))
-    np.add.at(sums, table.key, table.vals)
-    return sums
+def _sum_by_key(section: Section, table: Table) -> tuple[list[int], list[list[float]]]:
+    """Distinct keys (ascending) and their merged values, as plain Python lists."""
+    keys, sums = _dense_sums(section, table)
+    return keys.tolist(), sums.tolist()
+
+
+def _dense_sums(section: Section, table: Table) -> tuple[Ints, Floats]:
+    """Distinct keys (ascending) and their merged values.
+
+    Keys are short runs of small integers (ids, bins), so merging counts into a dense
+    array beats sorting: the cost is one pass over the entries whatever their order."""
+    if not len(table):
+        return np.empty(0, np.int64), np.empty((0, section.width))
+    low = int(table.key.min())
+    index = table.key - low
+    size = int(index.max()) + 1
+    if size > 4 * len(table) + 4096:  # scattered keys: sort them instead
+        keys, index = np.unique(table.key, return_inverse=True)
+        size, low = len(keys), 0
+    else:
+        keys = None
+    sums = np.empty((size, section.width))
+    for col in range(section.width):
+        if col in section.max_cols:
+            sums[:, col] = 0.0
+            np.maximum.at(sums[:, col], index, table.vals[:, col])
+        else:
+            sums[:, col] = np.bincount(index, weights=table.vals[:, col], minlength=size)
+    present = np.bincount(index, minlength=size) > 0
+    found = np.flatnonzero(present)
+    return (keys[found] if keys is not None else found + low), sums[found]

@@ -43,6 +43,8 @@ from bot.metrics.record import (
     measure,
 )
 from bot.metrics.rollup import (
+    BODY_COLUMN,
+    MAIN_COLUMN,
     SECTIONS,
     Columns,
     Rollup,
@@ -101,7 +103,7 @@ _V2 = """
     CREATE TABLE dims (id INTEGER PRIMARY KEY, kind INTEGER NOT NULL, name TEXT NOT NULL,
                        UNIQUE (kind, name));
     CREATE TABLE rollups (key INTEGER PRIMARY KEY, res INTEGER NOT NULL,
-                          bucket INTEGER NOT NULL, body BLOB NOT NULL);
+                          bucket INTEGER NOT NULL, main BLOB NOT NULL, body BLOB NOT NULL);
     DROP TABLE roll_main;
     DROP TABLE roll_agent;
     DROP TABLE roll_skill;
@@ -114,8 +116,10 @@ REBUILDS = frozenset({2})  # versions after which the rollups are recomputed fro
 # A record on its way in: (id, JSON text, *bot.metrics.record.Measures)
 Row = tuple[Any, ...]
 _RAW = itemgetter(0, 2, 1)  # (id, ts, body) for the executions table
-_ROWS_OF_KEYS = "SELECT bucket, body FROM rollups WHERE key IN (SELECT value FROM json_each(?))"
-_ROWS_BETWEEN = "SELECT bucket, body FROM rollups WHERE key >= ? AND key < ?"
+_ROWS_OF_KEYS = ("SELECT bucket, main, body FROM rollups "
+                 "WHERE key IN (SELECT value FROM json_each(?))")
+_ROWS_BETWEEN = "SELECT bucket, main, body FROM rollups WHERE key >= ? AND key < ?"
+_MAIN_BETWEEN = "SELECT bucket, main FROM rollups WHERE key >= ? AND key < ?"
 # A row's key orders it by resolution, then time, so a window is one range of the
 # table's own B-tree: the resolution's base plus the bucket's minute number.
 _KEY_BASE = {MINUTE: 0, HOUR: 1 << 41, DAY: 2 << 41}
@@ -148,7 +152,7 @@ class MetricsStore(Protocol):
     def records_after(self, seq: int, limit: int = 100) -> list[tuple[int, dict[str, Any]]]: ...
     def bodies_after(self, seq: int) -> Iterator[tuple[int, float, str]]: ...
     def last_seq(self) -> int: ...
-    def rollup(self, pieces: Sequence[Piece]) -> Rollup: ...
+    def rollup(self, pieces: Sequence[Piece], *, main_only: bool = False) -> Rollup: ...
     def agents_last_seen(self, since: float) -> dict[str, float]: ...
     def get_meta(self, key: str) -> str | None: ...
     def set_meta(self, key: str, value: str) -> None: ...
@@ -462,11 +466,12 @@ class SqliteStore:
                                      (json.dumps(keys[keys <= latest].tolist()),)).fetchall()
         tables = new
         if stored:
-            old = unpack([bucket for bucket, _ in stored], [body for _, body in stored])
+            old = self._unpack(stored, SECTIONS)
             tables = {s: merge(s, [old[s], new[s]]) for s in SECTIONS}
-        self.db.executemany("INSERT OR REPLACE INTO rollups VALUES (?, ?, ?, ?)",
+        self.db.executemany("INSERT OR REPLACE INTO rollups VALUES (?, ?, ?, ?, ?)",
                             zip(keys.tolist(), itertools.repeat(res), buckets.tolist(),
-                                pack(tables, buckets), strict=False))
+                                pack(tables, buckets, MAIN_COLUMN),
+                                pack(tables, buckets, BODY_COLUMN), strict=False))
 
     def _dim_ids(self, kind: int, names: Sequence[str]) -> Any:
         """Ids of agent or skill names, giving new names the next free id."""
@@ -529,14 +534,26 @@ class SqliteStore:
         return int(self.db.execute("SELECT COUNT(*) FROM executions").fetchone()[0])
 
     # -- rollups ------------------------------------------------------------------
-    def rollup(self, pieces: Sequence[Piece]) -> Rollup:
-        """The merged rows of the buckets covering a window (see ``pieces``)."""
+    def rollup(self, pieces: Sequence[Piece], *, main_only: bool = False) -> Rollup:
+        """The merged rows of the buckets covering a window (see ``pieces``).
+
+        ``main_only`` reads the counts by risk and decision alone: enough for charts
+        and totals, and far less to read when buckets hold big histograms."""
         stored: list[tuple[Any, ...]] = []
+        query = _MAIN_BETWEEN if main_only else _ROWS_BETWEEN
         for res, start, end in pieces:
-            stored += self.db.execute(_ROWS_BETWEEN,
-                                      (_key(res, start), _key(res, end))).fetchall()
-        return Rollup(unpack([bucket for bucket, _ in stored], [body for _, body in stored]),
+            stored += self.db.execute(query, (_key(res, start), _key(res, end))).fetchall()
+        return Rollup(self._unpack(stored, MAIN_COLUMN if main_only else SECTIONS),
                       self._name_of)
+
+    @staticmethod
+    def _unpack(stored: list[tuple[Any, ...]],
+                sections: Sequence[Section]) -> dict[Section, Table]:
+        buckets = [row[0] for row in stored]
+        tables = unpack(buckets, [row[1] for row in stored], MAIN_COLUMN)
+        if len(sections) > 1:
+            tables |= unpack(buckets, [row[2] for row in stored], BODY_COLUMN)
+        return tables
 
     def agents_last_seen(self, since: float) -> dict[str, float]:
         """Agents with any execution since ``since`` (epoch s) and their latest timestamp."""

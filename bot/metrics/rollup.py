@@ -62,10 +62,6 @@ SKILLS = Section("skills", 3)
 LATENCY = Section("latency", 1)  # key: bin of latency_ms
 APPROVAL = Section("approval", 1)  # key: bin of seconds from request to grant
 SECTIONS: tuple[Section, ...] = (MAIN, AGENTS, SKILLS, LATENCY, APPROVAL)
-# A stored row keeps the counts by risk and decision apart from the rest, so charts over
-# many buckets read a few hundred bytes a bucket instead of every histogram.
-MAIN_COLUMN: tuple[Section, ...] = (MAIN,)
-BODY_COLUMN: tuple[Section, ...] = (AGENTS, SKILLS, LATENCY, APPROVAL)
 
 
 @dataclass(frozen=True)
@@ -129,48 +125,26 @@ def merge(section: Section, tables: Sequence[Table]) -> Table:
                  np.concatenate([t.vals for t in tables]))
 
 
-def pack(tables: dict[Section, Table], buckets: Ints, sections: Sequence[Section]) -> list[bytes]:
-    """One packed blob per bucket in ``buckets`` (sorted): the number of entries of each
-    of ``sections`` (uint32), then each section's entries, little-endian."""
-    counts = np.empty((len(buckets), len(sections)), dtype="<u4")
-    slices = []
-    for i, section in enumerate(sections):
-        table = tables[section]
-        packed = np.empty(len(table), dtype=section.dtype)
-        packed["key"] = table.key
-        packed["vals"] = table.vals
-        raw = packed.tobytes()
-        lo = np.searchsorted(table.bucket, buckets, "left")
-        hi = np.searchsorted(table.bucket, buckets, "right")
-        counts[:, i] = hi - lo
-        size = section.dtype.itemsize
-        slices.append([raw[a:b] for a, b in zip((lo * size).tolist(), (hi * size).tolist(),
-                                                strict=True)])
-    header, width = counts.tobytes(), 4 * len(sections)
-    headers = [header[at:at + width] for at in range(0, len(header), width)]
-    return list(map(b"".join, zip(headers, *slices, strict=True)))
+def encode(section: Section, table: Table, buckets: Ints) -> tuple[bytes, Ints, Ints]:
+    """A section's entries packed little-endian, and where each bucket's part of them
+    starts (1-based, as SQLite's ``substr`` counts) and how many bytes it has."""
+    packed = np.empty(len(table), dtype=section.dtype)
+    packed["key"] = table.key
+    packed["vals"] = table.vals
+    size = section.dtype.itemsize
+    lo = np.searchsorted(table.bucket, buckets, "left")
+    hi = np.searchsorted(table.bucket, buckets, "right")
+    return packed.tobytes(), lo * size + 1, (hi - lo) * size
 
 
-def unpack(buckets: Sequence[int], blobs: Sequence[bytes],
-           sections: Sequence[Section]) -> dict[Section, Table]:
-    """The entries of packed blobs (one per bucket), section by section, in bucket order."""
+def decode(section: Section, blobs: Sequence[bytes], buckets: Sequence[int]) -> Table:
+    """The entries of stored blobs (one per bucket), in bucket order."""
     if not blobs:
-        return {section: empty(section) for section in sections}
-    width = 4 * len(sections)
-    counts = np.frombuffer(b"".join(blob[:width] for blob in blobs), dtype="<u4").reshape(
-        len(blobs), len(sections)).astype(np.int64)
-    sizes = np.array([section.dtype.itemsize for section in sections], dtype=np.int64)
-    ends = np.cumsum(counts * sizes, axis=1) + width
-    starts = ends - counts * sizes
-    at = np.asarray(buckets, dtype=np.int64)
-    out = {}
-    for i, section in enumerate(sections):
-        parts = [blob[a:b] for blob, a, b in zip(blobs, starts[:, i].tolist(),
-                                                 ends[:, i].tolist(), strict=True)]
-        packed = np.frombuffer(b"".join(parts), dtype=section.dtype)
-        out[section] = Table(np.repeat(at, counts[:, i]), packed["key"].astype(np.int64),
-                             packed["vals"].astype(np.float64))
-    return out
+        return empty(section)
+    packed = np.frombuffer(b"".join(blobs), dtype=section.dtype)
+    counts = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs))
+    return Table(np.repeat(np.asarray(buckets, dtype=np.int64), counts // section.dtype.itemsize),
+                 packed["key"], packed["vals"])
 
 
 @dataclass(frozen=True)

@@ -424,11 +424,8 @@ class SqliteStore:
         total = len(chunk)
         before_seq = self.last_seq()
         before = db.total_changes
-        # One statement over a JSON array rather than a row at a time: SQLite then works
-        # through the chunk without the GIL, while the caller parses the next one.
-        db.execute("INSERT OR IGNORE INTO executions (id, ts, body) "
-                   "SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)",
-                   (orjson.dumps(list(map(_RAW, chunk))).decode(),))
+        db.executemany("INSERT OR IGNORE INTO executions (id, ts, body) VALUES (?, ?, ?)",
+                       map(_RAW, chunk))
         fresh = db.total_changes - before
         if fresh < total:  # some ids were stored before: fold only the new ones
             new_ids = {rid for (rid,) in db.execute(

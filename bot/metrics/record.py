@@ -119,11 +119,11 @@ def check(obj: Any) -> str | None:
     return result if isinstance(result, str) else None
 
 
-# What ``measure`` gives for a valid record, in this order: timestamp (epoch s), risk
-# level index, decision index, agent, skill, success (0/1), latency ms, audit complete
+# What ``measure`` gives for a valid record, in this order: agent, skill, timestamp
+# (epoch s), risk level index, decision index, success (0/1), latency ms, audit complete
 # (0/1), approval needed, granted, rejected (0/1 each), seconds from request to grant
 # (NaN when unknown).
-Measures = tuple[float, int, int, str, str, int, float, int, int, int, int, float]
+Measures = tuple[str, str, float, int, int, int, float, int, int, int, int, float]
 RISK_INDEX = {level: i for i, level in enumerate(RISK_LEVELS)}
 DECISION_INDEX = {decision: i for i, decision in enumerate(DECISIONS)}
 
@@ -200,7 +200,7 @@ def measure(obj: Any) -> Measures | str:
             if value is not True and value is not False:
                 return f"`audit.{name}` must be true or false, got {json.dumps(value)}"
     audit_ok = 1 if posted and (recorded or not needed) else 0
-    return (moment.timestamp(), risk, decision, agent, skill, 1 if success else 0, latency,
+    return (agent, skill, moment.timestamp(), risk, decision, 1 if success else 0, latency,
             audit_ok, needed, granted, rejected, approve_seconds)
 
 

@@ -19,14 +19,11 @@ killed process leaves the store exactly as it was.
 from __future__ import annotations
 
 import json
-import queue
 import sqlite3
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -34,14 +31,8 @@ import numpy as np
 import orjson
 
 from bot.errors import InputError
-from bot.metrics.record import (
-    MAX_PROBLEMS,
-    ExecutionMetric,
-    RecordError,
-    check,
-    content_id,
-    measure,
-)
+from bot.metrics.ingest import Parsed, parsed_chunks
+from bot.metrics.record import MAX_PROBLEMS, ExecutionMetric, RecordError, check
 from bot.metrics.rollup import (
     SECTIONS,
     Columns,
@@ -57,7 +48,6 @@ from bot.metrics.rollup import (
 DEFAULT_PATH = ".cvf/metrics.db"
 MINUTE, HOUR, DAY = 60, 3600, 86400
 RESOLUTIONS = (DAY, HOUR, MINUTE)
-CHUNK = 20_000
 AGENT, SKILL = 0, 1  # kinds of names in the dims table
 
 _V1 = """
@@ -105,9 +95,6 @@ _V2 = """
 MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, _V2))
 REBUILDS = frozenset({2})  # versions after which the rollups are recomputed from the records
 
-# A record on its way in: (id, JSON text, *bot.metrics.record.Measures)
-Row = tuple[Any, ...]
-_RAW = itemgetter(0, 2, 1)  # (id, ts, body) for the executions table
 _ROWS_OF_KEYS = ("SELECT bucket, main, agents, skills, latency, approval FROM rollups "
                  "WHERE key IN (SELECT value FROM json_each(?))")
 _ROWS_BETWEEN = ("SELECT bucket, main, agents, skills, latency, approval FROM rollups "
@@ -194,57 +181,6 @@ def pieces(since: int, until: int, max_res: int = DAY) -> list[Piece]:
     return sorted(out, key=lambda p: p[1])
 
 
-class _ChunkWriter:
-    """Writes chunks on a second thread while the caller parses the next ones.
-
-    SQLite lets go of the GIL while it runs a statement, so the rollup SQL of one chunk
-    overlaps the JSON parsing of the next. Chunks are written in order, one at a time,
-    on the caller's connection and inside the caller's transaction; at most two wait.
-    """
-
-    def __init__(self, write: Callable[[list[Row]], tuple[int, int]]):
-        self.write = write
-        self.queue: queue.Queue[list[Row] | None] = queue.Queue(maxsize=2)
-        self.added = self.duplicates = 0
-        self.error: BaseException | None = None
-        self.stopping = False
-        self.thread = threading.Thread(target=self._run, name="cvf-metrics-writer",
-                                       daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while (chunk := self.queue.get()) is not None:
-            if self.error is not None or self.stopping:
-                continue  # drain: the caller is about to give up
-            try:
-                added, duplicates = self.write(chunk)
-            except BaseException as exc:  # handed to the caller, which re-raises it
-                self.error = exc
-                continue
-            self.added += added
-            self.duplicates += duplicates
-
-    def put(self, chunk: list[Row]) -> None:
-        if self.error is not None:
-            raise self.error
-        self.queue.put(chunk)
-
-    def finish(self) -> tuple[int, int]:
-        """Wait for every chunk; re-raise the writer's error if it had one."""
-        self.queue.put(None)
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-        return self.added, self.duplicates
-
-    def stop(self) -> None:
-        """Skip what is still queued and wait for the chunk in hand (idempotent)."""
-        if self.thread.is_alive():
-            self.stopping = True
-            self.queue.put(None)
-            self.thread.join()
-
-
 class SqliteStore:
     """The embedded store. Not shared between threads: open one per thread or request."""
 
@@ -295,16 +231,12 @@ class SqliteStore:
     def _rebuild_rollups(self) -> None:
         """Fold every stored record again (the raw records are the source of truth)."""
         self.db.execute("DELETE FROM rollups")
-        chunk: list[Row] = []
-        for rid, body in self.db.execute("SELECT id, body FROM executions ORDER BY seq"):
-            measures = measure(json.loads(body))
-            assert not isinstance(measures, str), f"stored record {rid} is invalid: {measures}"
-            chunk.append((rid, body, *measures))
-            if len(chunk) >= CHUNK:
-                self._fold(chunk)
-                chunk = []
-        if chunk:
-            self._fold(chunk)
+        bodies = (body for (body,) in self.db.execute("SELECT body FROM executions ORDER BY seq"))
+        for parsed in parsed_chunks(bodies, where="stored record", default_source="unknown",
+                                    workers=0):
+            if parsed.problems:  # only a store edited by hand could get here
+                raise RecordError(parsed.problems)
+            self._fold(parsed)
 
     def schema_version(self) -> int:
         row = self.db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
@@ -354,103 +286,51 @@ class SqliteStore:
         """
         added = duplicates = 0
         problems: list[str] = []
-        chunk: list[Row] = []
-        ids: set[str] = set()
-        loads = orjson.loads
-        writer: _ChunkWriter | None = None
         with self.transaction():
+            chunks = parsed_chunks(lines, where=where, default_source=default_source)
             try:
-                for number, raw in enumerate(lines, start=1):
-                    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-                    text = text.strip()
-                    if not text:
-                        continue
-                    try:
-                        obj = loads(text)
-                    except ValueError:
-                        try:  # the standard parser accepts a little more and explains better
-                            obj = json.loads(text)
-                        except json.JSONDecodeError as exc:
-                            problems.append(f"{where}:{number}: not valid JSON "
-                                            f"({exc.msg} at column {exc.colno})")
-                            if len(problems) >= MAX_PROBLEMS:
-                                break
-                            continue
-                    measures = measure(obj)
-                    if isinstance(measures, str):
-                        problems.append(f"{where}:{number}: {measures}")
-                        if len(problems) >= MAX_PROBLEMS:
-                            break
-                        continue
+                for parsed in chunks:
+                    problems += parsed.problems
+                    if len(problems) >= MAX_PROBLEMS:
+                        break
                     if problems:
                         continue  # only looking for more problems now
-                    rid = obj.get("id")
-                    if rid is None or "source" not in obj:
-                        if rid is None:
-                            rid = content_id(text)
-                            obj = {"id": rid, **obj}
-                        obj.setdefault("source", default_source)
-                        text = json.dumps(obj, separators=(",", ":"))
-                    if rid in ids:
-                        duplicates += 1
-                        continue
-                    ids.add(rid)
-                    chunk.append((rid, text, *measures))
-                    if len(chunk) >= CHUNK:
-                        if writer is None:
-                            writer = _ChunkWriter(self._write_chunk)
-                        writer.put(chunk)
-                        chunk = []
-                        ids.clear()
-                if problems:
-                    raise RecordError(problems)
-                if writer is not None:
-                    a, d = writer.finish()
-                    added, duplicates = added + a, duplicates + d
-                if chunk:
-                    a, d = self._write_chunk(chunk)
-                    added, duplicates = added + a, duplicates + d
+                    fresh = self._write_chunk(parsed)
+                    added += fresh
+                    duplicates += parsed.duplicates + len(parsed) - fresh
             finally:
-                if writer is not None:
-                    writer.stop()  # before the rollback touches the connection
+                chunks.close()  # stops the worker processes of a big input
+            if problems:
+                raise RecordError(problems[:MAX_PROBLEMS])
         return IngestResult(added=added, duplicates=duplicates)
 
-    def _write_chunk(self, chunk: list[Row]) -> tuple[int, int]:
-        """Insert one chunk's new records and fold them into the rollups.
-
-        Runs on the writer thread while the caller parses the next chunk: SQLite and
-        most of numpy let go of the GIL while they work."""
+    def _write_chunk(self, parsed: Parsed) -> int:
+        """Insert a chunk's records that are new and fold them into the rollups; returns
+        how many were new."""
         db = self.db
-        total = len(chunk)
         before_seq = self.last_seq()
         before = db.total_changes
         db.executemany("INSERT OR IGNORE INTO executions (id, ts, body) VALUES (?, ?, ?)",
-                       map(_RAW, chunk))
+                       zip(parsed.ids, parsed.numbers[0].tolist(), parsed.texts, strict=True))
         fresh = db.total_changes - before
-        if fresh < total:  # some ids were stored before: fold only the new ones
+        if fresh < len(parsed):  # some ids were stored before: fold only the new ones
             new_ids = {rid for (rid,) in db.execute(
                 "SELECT id FROM executions WHERE seq > ?", (before_seq,))}
-            chunk = [row for row in chunk if row[0] in new_ids]
-        if chunk:
-            self._fold(chunk)
-        return fresh, total - fresh
+            parsed = parsed.keep([rid in new_ids for rid in parsed.ids])
+        if len(parsed):
+            self._fold(parsed)
+        return fresh
 
-    def _fold(self, chunk: list[Row]) -> None:
+    def _fold(self, parsed: Parsed) -> None:
         """Add the records' numbers to their minute, hour and day rows."""
-        (_, _, ts_, risk, decision, agent, skill, ok, latency, audit_ok, needed, granted,
-         rejected, approve_seconds) = zip(*chunk, strict=True)
-        ts = np.array(ts_, dtype=np.float64)
-
-        def floats(values: tuple[Any, ...]) -> Any:
-            return np.array(values, dtype=np.float64)
-
+        ts, risk, decision, ok, latency, audit_ok, needed, granted, rejected, approve = (
+            parsed.numbers)
         tables = Columns(
             minute=(ts // MINUTE).astype(np.int64) * MINUTE, ts=ts,
-            risk=np.array(risk, dtype=np.int64), decision=np.array(decision, dtype=np.int64),
-            agent=self._dim_ids(AGENT, agent), skill=self._dim_ids(SKILL, skill),
-            ok=floats(ok), latency=floats(latency), audit_ok=floats(audit_ok),
-            needed=floats(needed), granted=floats(granted), rejected=floats(rejected),
-            approve_seconds=floats(approve_seconds)).tables()
+            risk=risk.astype(np.int64), decision=decision.astype(np.int64),
+            agent=self._dim_ids(AGENT, parsed.agents), skill=self._dim_ids(SKILL, parsed.skills),
+            ok=ok, latency=latency, audit_ok=audit_ok, needed=needed, granted=granted,
+            rejected=rejected, approve_seconds=approve).tables()
         for res in sorted(RESOLUTIONS):
             if res != MINUTE:
                 tables = {s: coarsen(s, t, res) for s, t in tables.items()}

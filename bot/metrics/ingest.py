@@ -1,0 +1,263 @@
+"""Turning JSONL lines into checked columns, in worker processes when the input is big.
+
+Why processes: decoding and checking a record is pure Python (about 3-4 µs), and so is
+much of storing it, so two threads only take turns on the GIL. A big import instead
+hands chunks of lines to worker processes, which parse them while this process writes
+the chunks already parsed; small inputs (an API request, a short file) never pay for
+starting a worker. Chunks come back in input order, so line numbers in errors and the
+order records are stored in are the same either way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import multiprocessing
+import os
+import pickle
+import queue
+import sys
+import threading
+from collections.abc import Generator, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from bot.metrics.record import MAX_PROBLEMS, content_id, measure
+
+CHUNK = 20_000  # lines per chunk: big enough to amortise numpy calls, small enough to stream
+MAX_WORKERS = 3  # beyond this the writing process is the bottleneck
+
+
+@dataclass
+class Parsed:
+    """One chunk of input: its valid records as columns, or its problems.
+
+    ``numbers`` rows are the numeric part of ``bot.metrics.record.Measures`` in order
+    (timestamp, risk, decision, success, latency, audit, needed, granted, rejected,
+    seconds to approve); column ``i`` belongs to ``ids[i]``."""
+
+    ids: list[str]
+    texts: list[str]
+    agents: list[str]
+    skills: list[str]
+    numbers: npt.NDArray[np.float64]
+    duplicates: int  # ids seen twice within the chunk (the store finds the others)
+    problems: list[str]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def keep(self, wanted: list[bool]) -> Parsed:
+        """Only the records where ``wanted`` is true."""
+        mask = np.array(wanted, dtype=bool)
+        pick = [i for i, w in enumerate(wanted) if w]
+        return Parsed([self.ids[i] for i in pick], [self.texts[i] for i in pick],
+                      [self.agents[i] for i in pick], [self.skills[i] for i in pick],
+                      self.numbers[:, mask], self.duplicates, self.problems)
+
+
+def parse_chunk(first_number: int, lines: list[str | bytes], where: str,
+                default_source: str) -> Parsed:
+    """Decode and check one chunk; problems read ``where:line: reason``."""
+    ids: list[str] = []
+    texts: list[str] = []
+    measures: list[tuple[Any, ...]] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+    duplicates = 0
+    loads = orjson.loads
+    for number, raw in enumerate(lines, start=first_number):
+        text = (raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw).strip()
+        if not text:
+            continue
+        try:
+            obj = loads(text)
+        except orjson.JSONDecodeError:
+            try:  # the standard parser accepts a little more and explains better
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                problems.append(f"{where}:{number}: not valid JSON "
+                                f"({exc.msg} at column {exc.colno})")
+                if len(problems) >= MAX_PROBLEMS:
+                    break
+                continue
+        found = measure(obj)
+        if isinstance(found, str):
+            problems.append(f"{where}:{number}: {found}")
+            if len(problems) >= MAX_PROBLEMS:
+                break
+            continue
+        if problems:
+            continue  # only looking for more problems now
+        rid = obj.get("id")
+        if rid is None or "source" not in obj:
+            if rid is None:
+                rid = content_id(text)
+                obj = {"id": rid, **obj}
+            obj.setdefault("source", default_source)
+            text = json.dumps(obj, separators=(",", ":"))
+        if rid in seen:
+            duplicates += 1
+            continue
+        seen.add(rid)
+        ids.append(rid)
+        texts.append(text)
+        measures.append(found)
+    if problems or not measures:
+        return Parsed([], [], [], [], np.empty((10, 0)), duplicates, problems)
+    agents, skills, *numbers = zip(*measures, strict=True)
+    return Parsed(ids, texts, list(agents), list(skills), np.array(numbers, dtype=np.float64),
+                  duplicates, problems)
+
+
+def parsed_chunks(lines: Iterable[str | bytes], *, where: str, default_source: str,
+                  workers: int | None = None) -> Generator[Parsed, None, None]:
+    """Every chunk of ``lines`` parsed, in order. An input of more than one chunk is
+    parsed by worker processes (``workers``, default: the CPUs but one, at most
+    ``MAX_WORKERS``), except its first chunk, which this process parses while they start
+    on the next ones."""
+    batches = _batches(lines)
+    first = next(batches, None)
+    second = next(batches, None) if first is not None else None
+    count = default_workers() if workers is None else workers
+    if first is None or second is None or count < 1:
+        for batch in (first, second):
+            if batch is not None:
+                yield parse_chunk(*batch, where, default_source)
+        for batch in batches:
+            yield parse_chunk(*batch, where, default_source)
+        return
+    pool = [_Worker(where, default_source) for _ in range(count)]
+    try:
+        sent = received = 0
+        for batch in itertools.chain([second], batches):
+            pool[sent % count].send(batch)
+            sent += 1
+            if sent == 1:
+                yield parse_chunk(*first, where, default_source)
+            if sent - received > 2 * count:  # two chunks queued per worker keep it busy
+                yield pool[received % count].receive()
+                received += 1
+        while received < sent:
+            yield pool[received % count].receive()
+            received += 1
+    finally:
+        for worker in pool:
+            worker.stop()
+
+
+class _Worker:
+    """One parsing process, fed and drained by this thread alone.
+
+    Plain pipes rather than a process pool: a pool pickles and unpickles on helper
+    threads of this process, which then wait on the GIL behind the writing thread."""
+
+    def __init__(self, where: str, default_source: str):
+        context = _context()
+        tasks_out, self.tasks = context.Pipe(duplex=False)
+        self.results, results_in = context.Pipe(duplex=False)
+        self.process = context.Process(target=_work, name="cvf-metrics-parser", daemon=True,
+                                       args=(tasks_out, results_in, where, default_source,
+                                             os.getpid()))
+        self.process.start()
+        tasks_out.close()
+        results_in.close()
+
+    def send(self, batch: tuple[int, list[str | bytes]]) -> None:
+        self.tasks.send_bytes(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def receive(self) -> Parsed:
+        try:
+            data = self.results.recv_bytes()
+        except EOFError:
+            raise RuntimeError(f"the metrics parser process stopped "
+                               f"(exit code {self.process.exitcode})") from None
+        answer = pickle.loads(data)  # noqa: S301 - from our own child process
+        if isinstance(answer, BaseException):
+            raise answer
+        parsed: Parsed = answer
+        return parsed
+
+    def stop(self) -> None:
+        """Ask the process to finish (forked siblings share pipe ends, so closing ours
+        is no end-of-file for it) and make sure it has."""
+        with contextlib.suppress(OSError):  # if it is gone already
+            self.tasks.send_bytes(_STOP)
+        self.tasks.close()
+        self.results.close()
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+
+
+_STOP = b""
+
+
+def _work(tasks: Any, results: Any, where: str, default_source: str, parent: int) -> None:
+    """A parser process: chunks in, ``Parsed`` (or the exception) out, until told to stop
+    or the process that started it is gone.
+
+    A thread keeps reading tasks while the chunk in hand is parsed, so the sender
+    never blocks on a full pipe while this process waits to hand back a result."""
+    inbox: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+
+    def read() -> None:
+        try:
+            while True:
+                if tasks.poll(1.0):
+                    data = tasks.recv_bytes()
+                    inbox.put(data)
+                    if data == _STOP:
+                        return
+                elif os.getppid() != parent:
+                    break
+        except (EOFError, OSError):
+            pass
+        inbox.put(_STOP)
+
+    threading.Thread(target=read, daemon=True).start()
+    while (data := inbox.get()) != _STOP:
+        try:
+            first, batch = pickle.loads(data)  # noqa: S301 - from the process that started us
+            answer: Any = parse_chunk(first, batch, where, default_source)
+        except Exception as exc:  # handed back, raised by the reading side
+            answer = exc
+        try:
+            results.send_bytes(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
+        except (BrokenPipeError, OSError):
+            return
+
+
+def default_workers() -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(0, min(MAX_WORKERS, cpus - 1))
+
+
+def _batches(lines: Iterable[str | bytes]) -> Iterator[tuple[int, list[str | bytes]]]:
+    """``(first line number, lines)`` per chunk; blank lines keep their numbers."""
+    batch: list[str | bytes] = []
+    first = 1
+    for raw in lines:
+        batch.append(raw)
+        if len(batch) >= CHUNK:
+            yield first, batch
+            first += len(batch)
+            batch = []
+    if batch:
+        yield first, batch
+
+
+def _context() -> Any:
+    """Fork where it is safe (Linux, no other threads: starts in milliseconds), else spawn."""
+    if sys.platform == "linux" and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")

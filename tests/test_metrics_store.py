@@ -11,12 +11,11 @@ import textwrap
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.errors import InputError
 from bot.metrics.record import ExecutionMetric, RecordError
-import numpy as np
-
 from bot.metrics.rollup import HIST_RATIO, ZERO_BIN, bin_value, bins_of, percentiles
 from bot.metrics.store import MIGRATIONS, open_store, pieces
 

@@ -169,19 +169,27 @@ class _Worker:
         results_in.close()
 
     def send(self, batch: tuple[int, list[str | bytes]]) -> None:
-        self.tasks.send_bytes(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
+        try:
+            self.tasks.send_bytes(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
+        except OSError:
+            raise self._gone() from None
 
     def receive(self) -> Parsed:
         try:
             data = self.results.recv_bytes()
-        except EOFError:
-            raise RuntimeError(f"the metrics parser process stopped "
-                               f"(exit code {self.process.exitcode})") from None
+        except (EOFError, OSError):
+            raise self._gone() from None
         answer = pickle.loads(data)  # noqa: S301 - from our own child process
         if isinstance(answer, BaseException):
             raise answer
         parsed: Parsed = answer
         return parsed
+
+    def _gone(self) -> RuntimeError:
+        self.process.join(timeout=5)
+        return RuntimeError(f"the metrics parser process stopped (exit code "
+                            f"{self.process.exitcode}); nothing was stored, run the import "
+                            "again")
 
     def stop(self) -> None:
         """Ask the process to finish (forked siblings share pipe ends, so closing ours

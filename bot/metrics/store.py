@@ -232,8 +232,7 @@ class SqliteStore:
         """Fold every stored record again (the raw records are the source of truth)."""
         self.db.execute("DELETE FROM rollups")
         bodies = (body for (body,) in self.db.execute("SELECT body FROM executions ORDER BY seq"))
-        for parsed in parsed_chunks(bodies, where="stored record", default_source="unknown",
-                                    workers=0):
+        for parsed in parsed_chunks(bodies, where="stored record", default_source="unknown"):
             if parsed.problems:  # only a store edited by hand could get here
                 raise RecordError(parsed.problems)
             self._fold(parsed)

@@ -118,3 +118,25 @@ def test_one_chunk_never_starts_a_process(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(ingest, "_Worker", no_workers)
     result = open_store(":memory:").ingest_lines([json.dumps(record(i)) for i in range(50)])
     assert result.added == 50
+
+
+def test_parsers_are_spawned_where_forking_is_unsafe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A threaded web server must not fork; with other threads running, parsers are
+    started fresh (spawn) and store the same as a serial import."""
+    import threading
+
+    monkeypatch.setattr(ingest, "CHUNK", 100)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert ingest._context().get_start_method() == "spawn"
+        lines = [json.dumps(record(i)) for i in range(400)]
+        parallel = open_store(":memory:")
+        assert parallel.ingest_lines(lines).added == 400
+    finally:
+        stop.set()
+        other.join()
+    serial = open_store(":memory:")
+    serial.ingest_lines(lines)
+    assert snapshot(parallel) == snapshot(serial)

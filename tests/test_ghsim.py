@@ -276,6 +276,11 @@ def test_github_app_installation_token(ghsim, seeded):
     assert expired.status_code == 401 and expired.json()["message"] == "Bad credentials"
     no_jwt = raw(ghsim, "POST", "/app/installations/42/access_tokens")
     assert no_jwt.status_code == 401
+    assert raw(ghsim, "GET", "/app/installations").status_code == 401
+    listed = requests.get(f"{ghsim.base_url}/installation/repositories",
+                          headers={"Authorization": f"token {token}"}, timeout=10)
+    assert listed.status_code == 401  # that token has expired
+    assert raw(ghsim, "GET", "/installation/repositories").status_code == 403
 
 
 def test_etag_gives_304_that_does_not_count(ghsim, seeded):

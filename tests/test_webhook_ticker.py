@@ -17,6 +17,7 @@ from bot.github.factory import factory_from_config
 from bot.github.port import GitHubPort
 from bot.github.ticker import Ticker, run_ticks
 from tests.fake_github import FakeGitHub
+from tests.ghsim import GitHubSimulator
 
 NOW = datetime(2024, 6, 1, 9, 0, tzinfo=UTC)
 
@@ -105,3 +106,40 @@ def test_cvf_serve_starts_the_ticker_with_the_injected_clock(
         threading.Event().wait(0.05)
     assert served == [("127.0.0.1", 9)]
     assert ran == [("octo/demo", NOW)]
+
+
+def test_app_mode_ticker_visits_each_installation_over_http(ghsim: GitHubSimulator) -> None:
+    """Real PyGithub against the simulator: the ticker lists the App's installations,
+    mints one token per installation, and runs the tick handlers in each installation's
+    repositories (and only those)."""
+    from bot.events import load_handlers
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    ghsim.add_installation(1, "octo")
+    ghsim.add_installation(2, "acme")
+    rfc = ("---\nrfc: 5\ntitle: Shared vocabulary\ntype: standard\nstatus: draft\n"
+           "authors: [writer]\ncreated: 2024-05-01\n---\n\n"
+           + "\n\n".join(f"## {name}\n\nSome words." for name in (
+               "Summary", "Motivation", "Design", "Drawbacks", "Alternatives")) + "\n")
+    for name in ("octo/one", "acme/two", "loner/three"):
+        repo = ghsim.repo(name)
+        repo.add_label("rfc: open-for-comment")
+        repo.add_pull(1, title="RFC: shared vocabulary", author="writer",
+                      files={"rfcs/0005-shared-vocabulary.md": rfc},
+                      labels=["rfc: open-for-comment"], head_ref="rfc-5")
+    config = parse_config("metrics:\n  store: ':memory:'\n")
+    factory = factory_from_config(config, {"CVF_APP_ID": "77", "CVF_PRIVATE_KEY": pem,
+                                           "GITHUB_API_URL": ghsim.base_url})
+    repos = factory.repositories()
+    assert sorted(repos) == [("acme/two", 2), ("octo/one", 1)]
+
+    failures = run_ticks(load_handlers(), factory, repos, RepoConfigCache(config), NOW)
+    assert failures == 0
+    for name in ("octo/one", "acme/two"):
+        authors = {c.user for c in ghsim.repo(name).comments_on(1)}
+        assert authors == {"cvf-governance[bot]"}, name
+    assert ghsim.repo("loner/three").comments_on(1) == []
+    for installation in (1, 2):
+        assert ghsim.count("POST", f"/app/installations/{installation}/access_tokens") == 1

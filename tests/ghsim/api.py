@@ -169,11 +169,35 @@ def get_user(ctx: Ctx, login: str) -> Reply:
 
 
 # -- app installations -------------------------------------------------------------------
-@route("POST", r"/app/installations/(?P<inst>\d+)/access_tokens")
-def create_installation_token(ctx: Ctx, inst: str) -> Reply:
+def _require_app_jwt(ctx: Ctx) -> None:
+    """App endpoints take the app's JSON web token, not a user or installation token."""
     auth = ctx.headers.get("authorization", "")
     if not auth.lower().startswith("bearer ") or auth.count(".") != 2:
         raise ApiError(401, "A JSON web token could not be decoded")
+
+
+@route("GET", r"/app/installations")
+def list_installations(ctx: Ctx) -> Page:
+    _require_app_jwt(ctx)
+    found = [ctx.world.installations[key] for key in sorted(ctx.world.installations)]
+    return Page(found, lambda inst: _installation_json(ctx, inst.id))
+
+
+@route("GET", r"/installation/repositories")
+def list_installation_repositories(ctx: Ctx) -> Page:
+    grant = ctx.world.grants.get(ctx.token or "")
+    if grant is None:
+        raise ApiError(403, "This endpoint requires an installation access token")
+    account = ctx.world.installations[grant.installation_id].account.lower()
+    found = sorted((r for r in ctx.world.repos.values() if r.owner.lower() == account),
+                   key=lambda r: r.name.lower())
+    return Page(found, lambda r: render.repo(ctx.base, r), key="repositories",
+                extra={"repository_selection": "all"})
+
+
+@route("POST", r"/app/installations/(?P<inst>\d+)/access_tokens")
+def create_installation_token(ctx: Ctx, inst: str) -> Reply:
+    _require_app_jwt(ctx)
     installation = ctx.world.installations.get(int(inst))
     if installation is None:
         raise not_found()

@@ -179,6 +179,26 @@ def test_conflicting_reactions_are_listed(world):
     assert "Conflicting reactions (not counted until one is removed): alice" in world.status()
 
 
+def test_a_vote_by_reaction_alone_is_counted_at_the_next_tick(world):
+    """GitHub sends no webhook for reactions: the tick notices new or removed ones with
+    one listing per open RFC and refreshes the status comment only then."""
+    world.say("writer", "/rfc open")
+    assert "| approve | 0 | 0 |" in world.status()
+    world.react("alice", "+1")
+    world.react("zed", "+1")
+    assert "| approve | 0 | 0 |" in world.status()  # nothing told the bot yet
+    report = world.tick(world.now + timedelta(hours=1))
+    assert len(report.synced) == 1
+    assert "| approve | 1 | 1 |" in world.status()
+    writes = world.gh.stats.writes
+    report = world.tick(world.now + timedelta(hours=1))
+    assert report.synced == [] and world.gh.stats.writes == writes
+    world.gh.issue_reactions[world.number] = [
+        r for r in world.gh.issue_reactions[world.number] if r.user != "alice"]
+    world.tick(world.now + timedelta(hours=1))
+    assert "| approve | 0 | 1 |" in world.status()
+
+
 def full_lifecycle(world: World) -> None:
     world.say("writer", "/rfc open")
     opened = world.now

@@ -108,7 +108,8 @@ def register(cli: click.Group) -> None:
     @pass_state
     def tick_command(state: CliState, now_text: str | None, dry_run: bool,
                      repo: str | None) -> None:
-        """Move RFCs whose comment period ended to review; post due reminders."""
+        """Move RFCs whose comment period ended to review; post due reminders; count votes
+        cast by reaction since the last update."""
         from bot.commands.rfc import parse_now
 
         code = run_tick(state, repo=repo, now=parse_now(now_text), dry_run=dry_run,

@@ -59,8 +59,16 @@ from bot.rfc.record import (
     replay,
 )
 from bot.rfc.slash import Command, parse_commands
-from bot.rfc.status import STATUS_MARKER, build_view, render_status
-from bot.rfc.tally import COMMENT_SOURCE, Signal, Tally, VoteRule, reaction_signals, tally
+from bot.rfc.status import STATUS_MARKER, build_view, reactions_seen_in, render_status
+from bot.rfc.tally import (
+    COMMENT_SOURCE,
+    Signal,
+    Tally,
+    VoteRule,
+    reaction_signals,
+    reactions_seen,
+    tally,
+)
 from bot.templating import render
 
 log = logging.getLogger("cvf.rfc")
@@ -405,7 +413,8 @@ def _sync_once(gh: GitHubPort, config: Config, number: int, *, now: datetime,
                       discussion=snap.discussion, unresolved=list(machine.unresolved),
                       resolved=resolved, late_concerns=outcome.late_concerns,
                       errors=snap.committee.errors + gate_errors + snap.lint_errors,
-                      require_answered=bool(rfc["require_answered_threads"]), ledger=ledger)
+                      require_answered=bool(rfc["require_answered_threads"]), ledger=ledger,
+                      reactions_seen=reactions_seen(snap.signals))
     body = render_status(view)
     if snap.status_comment is None or snap.status_comment.body != body:
         gh.upsert_sticky_comment(number, STATUS_MARKER, body)
@@ -722,8 +731,9 @@ class TickReport:
 
 
 def tick_repository(gh: GitHubPort, config: Config, now: datetime) -> TickReport:
-    """Move RFCs whose period ended to review, and post due reminders. Cheap when idle:
-    one search per label and one comment listing per RFC until something is due."""
+    """Move RFCs whose period ended to review, post due reminders, and count votes cast
+    by reaction since the last sync (GitHub sends no webhook for reactions). Cheap when
+    idle: one search per label, and a comment and a reaction listing per open RFC."""
     report = TickReport()
     label = config.rfc["labels"][OPEN]
     reminder = config.rfc["reminder_before"]
@@ -741,6 +751,11 @@ def tick_repository(gh: GitHubPort, config: Config, now: datetime) -> TickReport
                 due = ends <= now
                 if not due and before is not None and ends - before <= now:
                     due = not any(_marker("reminder", iso(ends)) in c.body for c in own)
+                if not due:
+                    signals = reaction_signals(gh.list_issue_reactions(number),
+                                               config.rfc["reactions"],
+                                               lambda login: _is_bot_login(login, config))
+                    due = reactions_seen(signals) != reactions_seen_in(status.body)
                 if not due:
                     continue
         report.synced.append(sync(gh, config, number, now=now, cache=cache))

@@ -28,6 +28,7 @@ from bot.rfc.tally import OPTION_WORDS, OPTIONS, Tally, format_share
 from bot.templating import render
 
 STATUS_MARKER = "<!-- cvf:rfc-status -->"
+REACTIONS_MARKER = "<!-- cvf:reactions:"  # then the fingerprint of the votes by reaction
 MAX_VOTER_ROWS = 200
 MAX_THREAD_ROWS = 30
 MAX_NAMES = 50
@@ -69,6 +70,7 @@ class StatusView:
     decision: dict[str, Any] | None
     history: list[dict[str, Any]] = field(default_factory=list)
     ledger: str = ""
+    reactions_seen: str = ""
 
 
 def days_left(now: datetime, ends: datetime | None) -> str | None:
@@ -118,7 +120,8 @@ def build_view(*, number: int, title: str, rfc_path: str, rfc_type: str, state: 
                now: datetime, period_ends: datetime | None,
                tally: Tally, discussion: Discussion, unresolved: list[str],
                resolved: list[str], late_concerns: list[str], errors: list[str],
-               require_answered: bool, ledger: Ledger) -> StatusView:
+               require_answered: bool, ledger: Ledger,
+               reactions_seen: str = "") -> StatusView:
     ends_text = iso(period_ends).replace("T", " ").removesuffix("Z") if period_ends else None
     rows = [{"option": OPTION_WORDS[o], "binding": tally.binding[o],
              "non_binding": tally.non_binding[o]} for o in OPTIONS]
@@ -176,19 +179,32 @@ def build_view(*, number: int, title: str, rfc_path: str, rfc_type: str, state: 
         next_step=next_step(state, tally, unresolved, len(discussion.unanswered),
                             require_answered, ends_text),
         chart=[(OPTION_WORDS[o], tally.binding[o]) for o in OPTIONS if tally.binding[o]],
-        decision=decision, history=history, ledger=ledger.encode())
+        decision=decision, history=history, ledger=ledger.encode(),
+        reactions_seen=reactions_seen)
+
+
+def reactions_seen_in(body: str) -> str | None:
+    """The reaction fingerprint a status comment was rendered from (``None`` if absent)."""
+    start = body.find(REACTIONS_MARKER)
+    if start < 0:
+        return None
+    start += len(REACTIONS_MARKER)
+    end = body.find(" -->", start)
+    return body[start:end] if end > start else None
 
 
 def render_status(view: StatusView) -> str:
     """The comment body; cut to fit GitHub's 65,536-character limit, ledger kept whole."""
-    body = render("rfc/status-comment.md.j2", v=view, marker=STATUS_MARKER)
+    body = render("rfc/status-comment.md.j2", v=view, marker=STATUS_MARKER,
+                  reactions_marker=REACTIONS_MARKER)
     limit = 65_000
     if len(body) > limit:
         view.hidden_voters += max(0, len(view.voters) - 20)
         view.voters = view.voters[:20]
         view.threads = view.threads[:5]
         view.history = []
-        body = render("rfc/status-comment.md.j2", v=view, marker=STATUS_MARKER)
+        body = render("rfc/status-comment.md.j2", v=view, marker=STATUS_MARKER,
+                  reactions_marker=REACTIONS_MARKER)
     if len(body) > limit:
         raise CvfError(f"the RFC status comment would be {len(body)} characters, over "
                        f"GitHub's limit", hint="the ledger of commands is too long; "

@@ -8,6 +8,7 @@ by time with a stable tie-break before anything is decided.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -138,6 +139,16 @@ def reaction_signals(reactions: Iterable[Any], mapping: Mapping[str, str],
         out.append(Signal(reaction.user, option, reaction.created_at, REACTION_SOURCE,
                           reaction.id))
     return out
+
+
+def reactions_seen(signals: Iterable[Signal]) -> str:
+    """A short fingerprint of the vote reactions behind a tally.
+
+    GitHub sends no webhook for reactions, so the tick compares this with the one the
+    status comment was rendered from to learn, with one listing, whether a vote by
+    reaction was added or taken back since."""
+    ids = sorted(str(s.ref) for s in signals if s.source == REACTION_SOURCE)
+    return hashlib.sha256(",".join(ids).encode()).hexdigest()[:16]
 
 
 def _effective(signals: list[Signal]) -> tuple[Signal | None, tuple[str, ...]]:

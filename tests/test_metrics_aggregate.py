@@ -103,6 +103,10 @@ def test_since_until_window(store: SqliteStore) -> None:
     view = dashboard(store, window(now=NOW, since=datetime(2026, 3, 10, 11, 15, tzinfo=UTC),
                                    until=datetime(2026, 3, 10, 11, 35, tzinfo=UTC)))
     assert view["summary"]["total_executions"] == 2  # 11:20 and 11:30
+    up_to = dashboard(store, window(now=NOW, since=datetime(2026, 3, 10, 11, 15, tzinfo=UTC),
+                                    until=datetime(2026, 3, 10, 11, 30, tzinfo=UTC)))
+    assert up_to["summary"]["total_executions"] == 1  # until is not included: 11:20 only
+    assert up_to["until"] == "2026-03-10T11:30:00Z"
     with pytest.raises(InputError, match="must be before"):
         window(now=NOW, since=datetime(2026, 3, 11, tzinfo=UTC),
                until=datetime(2026, 3, 10, tzinfo=UTC))

@@ -123,7 +123,7 @@ def export_command(state: CliState, since: str | None, until: str | None, output
 @click.option("--period", type=click.Choice(PERIOD_CHOICES),
               help="Default: metrics.default_period.")
 @click.option("--since", metavar="WHEN", help="Custom window start (instead of --period).")
-@click.option("--until", metavar="WHEN", help="Custom window end (default: now).")
+@click.option("--until", metavar="WHEN", help="Custom window end, exclusive (default: now).")
 @click.option("--format", "fmt", type=click.Choice(["markdown", "json", "html"]),
               default="markdown", show_default=True)
 @click.option("--role", type=click.Choice(["executive", "operator", "compliance"]),

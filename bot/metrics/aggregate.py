@@ -51,7 +51,9 @@ class Window:
 def window(period: str | None = None, *, now: datetime, since: datetime | None = None,
            until: datetime | None = None) -> Window:
     """The window for a named period (``1h``, ``24h``, ``7d``, ``30d``) or since/until."""
-    end = _ceil_minute(until or now)
+    # "Now" counts the current minute in full; an --until given by the user is where
+    # the window stops ([since, until), like --since), rounded up to a whole minute.
+    end = _ceil_minute(now) if until is None else int(-(-until.timestamp() // MINUTE) * MINUTE)
     if since is not None:
         start = int(since.timestamp()) // MINUTE * MINUTE
         if start >= end:

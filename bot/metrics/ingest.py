@@ -16,8 +16,9 @@ import json
 import multiprocessing
 import os
 import pickle
-import queue
+import shutil
 import sys
+import tempfile
 import threading
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
@@ -132,7 +133,8 @@ def parsed_chunks(lines: Iterable[str | bytes], *, where: str, default_source: s
         for batch in batches:
             yield parse_chunk(*batch, where, default_source)
         return
-    pool = [_Worker(where, default_source) for _ in range(count)]
+    folder = tempfile.mkdtemp(prefix="cvf-ingest-")
+    pool = [_Worker(folder, where, default_source) for _ in range(count)]
     try:
         sent = received = 0
         for batch in itertools.chain([second], batches):
@@ -149,18 +151,24 @@ def parsed_chunks(lines: Iterable[str | bytes], *, where: str, default_source: s
     finally:
         for worker in pool:
             worker.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class _Worker:
     """One parsing process, fed and drained by this thread alone.
 
-    Plain pipes rather than a process pool: a pool pickles and unpickles on helper
-    threads of this process, which then wait on the GIL behind the writing thread."""
+    Chunks and results travel as files in a private folder, and the pipes carry only
+    their names, so neither side ever blocks on a full pipe (and no side needs a helper
+    thread that would queue for the GIL). Not a process pool: a pool pickles and
+    unpickles on helper threads of this process, which wait on the GIL behind the
+    writing thread."""
 
-    def __init__(self, where: str, default_source: str):
+    def __init__(self, folder: str, where: str, default_source: str):
         context = _context()
         tasks_out, self.tasks = context.Pipe(duplex=False)
         self.results, results_in = context.Pipe(duplex=False)
+        self.folder = folder
+        self.sent = 0
         self.process = context.Process(target=_work, name="cvf-metrics-parser", daemon=True,
                                        args=(tasks_out, results_in, where, default_source,
                                              os.getpid()))
@@ -169,17 +177,20 @@ class _Worker:
         results_in.close()
 
     def send(self, batch: tuple[int, list[str | bytes]]) -> None:
+        self.sent += 1
+        path = os.path.join(self.folder, f"{self.process.pid}-{self.sent}")
+        _dump(path + ".task", batch)
         try:
-            self.tasks.send_bytes(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
+            self.tasks.send_bytes(path.encode())
         except OSError:
             raise self._gone() from None
 
     def receive(self) -> Parsed:
         try:
-            data = self.results.recv_bytes()
+            path = self.results.recv_bytes().decode()
         except (EOFError, OSError):
             raise self._gone() from None
-        answer = pickle.loads(data)  # noqa: S301 - from our own child process
+        answer = _load(path + ".result")
         if isinstance(answer, BaseException):
             raise answer
         parsed: Parsed = answer
@@ -209,37 +220,41 @@ _STOP = b""
 
 def _work(tasks: Any, results: Any, where: str, default_source: str, parent: int) -> None:
     """A parser process: chunks in, ``Parsed`` (or the exception) out, until told to stop
-    or the process that started it is gone.
-
-    A thread keeps reading tasks while the chunk in hand is parsed, so the sender
-    never blocks on a full pipe while this process waits to hand back a result."""
-    inbox: queue.SimpleQueue[bytes] = queue.SimpleQueue()
-
-    def read() -> None:
+    or the process that started it is gone."""
+    while True:
+        if not tasks.poll(1.0):
+            if os.getppid() != parent:
+                return
+            continue
         try:
-            while True:
-                if tasks.poll(1.0):
-                    data = tasks.recv_bytes()
-                    inbox.put(data)
-                    if data == _STOP:
-                        return
-                elif os.getppid() != parent:
-                    break
+            path = tasks.recv_bytes().decode()
         except (EOFError, OSError):
-            pass
-        inbox.put(_STOP)
-
-    threading.Thread(target=read, daemon=True).start()
-    while (data := inbox.get()) != _STOP:
+            return
+        if not path:  # _STOP
+            return
         try:
-            first, batch = pickle.loads(data)  # noqa: S301 - from the process that started us
+            first, batch = _load(path + ".task")
             answer: Any = parse_chunk(first, batch, where, default_source)
         except Exception as exc:  # handed back, raised by the reading side
             answer = exc
         try:
-            results.send_bytes(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
-        except (BrokenPipeError, OSError):
+            _dump(path + ".result", answer)
+            results.send_bytes(path.encode())
+        except OSError:
             return
+
+
+def _dump(path: str, value: Any) -> None:
+    with open(path, "wb") as fh:
+        pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _load(path: str) -> Any:
+    """Read and delete a file ``_dump`` wrote (by this import's own processes)."""
+    with open(path, "rb") as fh:
+        value = pickle.load(fh)  # noqa: S301 - written by this import's own processes
+    os.unlink(path)
+    return value
 
 
 def default_workers() -> int:

@@ -6,6 +6,8 @@ import io
 import json
 import multiprocessing
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -45,7 +47,9 @@ def snapshot(store: object) -> tuple[object, ...]:
 
 
 @pytest.mark.usefixtures("small_chunks")
-def test_workers_store_exactly_what_a_serial_import_stores() -> None:
+def test_workers_store_exactly_what_a_serial_import_stores(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where chunks travel
     lines = [json.dumps(record(i)) for i in range(1_000)] + [json.dumps(record(3))]
     serial, parallel = open_store(":memory:"), open_store(":memory:")
     chunks = ingest.parsed_chunks(lines, where="x", default_source="jsonl", workers=0)
@@ -56,6 +60,7 @@ def test_workers_store_exactly_what_a_serial_import_stores() -> None:
     assert (parallel_result.added, parallel_result.duplicates) == (1_000, 1)
     assert snapshot(parallel) == snapshot(serial)
     assert multiprocessing.active_children() == []
+    assert list(tmp_path.iterdir()) == []  # the chunk files and their folder are gone
 
 
 @pytest.mark.usefixtures("small_chunks")

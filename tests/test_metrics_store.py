@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -151,14 +153,22 @@ def test_a_killed_import_leaves_the_store_as_before(tmp_path: Path) -> None:
             time.sleep(60)
         open_store({str(path)!r}).ingest_lines(gen())
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    scratch = tmp_path / "tmp"  # where the import's parser processes pass chunks
+    scratch.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(scratch)})
     assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "midway"  # 60k rows written, not committed
+    assert proc.stdout.readline().strip() == "midway"  # 60k rows read, none committed
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     reopened = open_store(path)
     assert reopened.count() == 1
     assert executions(reopened) == 1
+    for _ in range(100):  # the orphaned parser notices within a second and cleans up
+        if not any(scratch.iterdir()):
+            break
+        time.sleep(0.1)
+    assert list(scratch.iterdir()) == []
 
 
 def test_add_many_takes_dataclasses_or_dicts_all_or_nothing() -> None:

@@ -170,8 +170,8 @@ class _Worker:
         self.folder = folder
         self.sent = 0
         self.process = context.Process(target=_work, name="cvf-metrics-parser", daemon=True,
-                                       args=(tasks_out, results_in, where, default_source,
-                                             os.getpid()))
+                                       args=(tasks_out, results_in, folder, where,
+                                             default_source, os.getpid()))
         self.process.start()
         tasks_out.close()
         results_in.close()
@@ -218,12 +218,14 @@ class _Worker:
 _STOP = b""
 
 
-def _work(tasks: Any, results: Any, where: str, default_source: str, parent: int) -> None:
+def _work(tasks: Any, results: Any, folder: str, where: str, default_source: str,
+          parent: int) -> None:
     """A parser process: chunks in, ``Parsed`` (or the exception) out, until told to stop
-    or the process that started it is gone."""
+    or the process that started it is gone (killed: then nobody else removes the folder)."""
     while True:
         if not tasks.poll(1.0):
             if os.getppid() != parent:
+                shutil.rmtree(folder, ignore_errors=True)
                 return
             continue
         try:

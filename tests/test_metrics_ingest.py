@@ -145,3 +145,23 @@ def test_parsers_are_spawned_where_forking_is_unsafe(monkeypatch: pytest.MonkeyP
     serial = open_store(":memory:")
     serial.ingest_lines(lines)
     assert snapshot(parallel) == snapshot(serial)
+
+
+def test_a_big_import_from_the_command_line_with_spawned_parsers(tmp_path: Path) -> None:
+    """``python -m bot metrics ingest`` where processes are spawned (macOS, Windows, a
+    threaded server): the parsers start from scratch and the command runs once."""
+    import subprocess
+    import sys
+
+    data = tmp_path / "runs.jsonl"
+    data.write_text("".join(json.dumps(record(i)) + "\n" for i in range(45_000)))
+    (tmp_path / ".github").mkdir()
+    (tmp_path / ".github" / "cvf.yml").write_text("metrics:\n  store: m.db\n")
+    script = ("import multiprocessing, runpy, sys; multiprocessing.set_start_method('spawn');"
+              "import bot.metrics.ingest as i; i._context = multiprocessing.get_context;"
+              "sys.argv = ['cvf', 'metrics', 'ingest', sys.argv[1]];"
+              "runpy.run_module('bot', run_name='__main__', alter_sys=True)")
+    done = subprocess.run([sys.executable, "-c", script, str(data)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("45000 record(s) added") == 1

@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.ghsim import GitHubSimulator  # noqa: E402
+from tests.rfc_samples import rfc_text  # noqa: E402
 from tests.test_action_e2e import (  # noqa: E402
     BOT,
     CONFIG,
@@ -30,7 +31,6 @@ from tests.test_action_e2e import (  # noqa: E402
     TOKEN,
     Runner,
     pull_payload,
-    rfc_text,
 )
 
 

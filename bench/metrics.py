@@ -98,11 +98,11 @@ def decode_cpu_seconds(data: Path) -> float:
     Printed next to ingest so it is plain how much of ingest is parsing (the part the
     parser processes take over) and how much is the store.
     """
-    from bot.metrics.ingest import parse_chunk
+    from bot.metrics.ingest import CHUNK, parse_chunk
 
     cpu = time.process_time()
     with data.open() as fh:
-        while batch := list(itertools.islice(fh, 20_000)):
+        while batch := list(itertools.islice(fh, CHUNK)):
             if parse_chunk(1, batch, data.name, "bench").problems:
                 raise SystemExit("bench data is invalid")
     return time.process_time() - cpu

@@ -27,6 +27,7 @@ from bot.config import parse_config  # noqa: E402
 from bot.handlers import rfc as handler  # noqa: E402
 from bot.rfc.tally import COMMENT_SOURCE, REACTION_SOURCE, Signal, VoteRule, tally  # noqa: E402
 from tests.fake_github import FakeGitHub  # noqa: E402
+from tests.rfc_samples import rfc_text  # noqa: E402
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 CONFIG = parse_config("rfc:\n  committee:\n    users: [alice, bob, carol, dave, erin]\n")
@@ -34,12 +35,9 @@ OPTIONS = ("approve", "request_changes", "reject", "abstain")
 CONTENTS = ("+1", "-1", "confused", "eyes", "heart", "rocket")
 
 
-def rfc_text(number: int) -> str:
-    sections = "\n\n".join(f"## {name}\n\nWords about {name.lower()}."
-                           for name in ("Summary", "Motivation", "Design", "Drawbacks",
-                                        "Alternatives"))
-    return (f"---\nrfc: {number}\ntitle: Proposal {number}\ntype: standard\nstatus: draft\n"
-            f"authors: [writer]\ncreated: 2026-03-01\n---\n\n{sections}\n")
+
+def proposal(number: int) -> str:
+    return rfc_text(number, title=f"Proposal {number}")
 
 
 def path_of(number: int) -> str:
@@ -67,7 +65,7 @@ def bench_pure(reactions: int, comments: int) -> None:
 
 def bench_sync(reactions: int, comments: int) -> None:
     gh = FakeGitHub(now=T0 - timedelta(days=1))
-    pull = gh.add_pull(author="writer", files={path_of(5): rfc_text(5)}, head_ref="rfc-5")
+    pull = gh.add_pull(author="writer", files={path_of(5): proposal(5)}, head_ref="rfc-5")
     gh.add_comment(pull.number, "writer", "/rfc open", created_at=T0)
     rng = random.Random(11)
     users = [f"user{i}" for i in range(reactions // 4)] + ["alice", "bob", "carol"]
@@ -96,7 +94,7 @@ def bench_sync(reactions: int, comments: int) -> None:
 def seed_open_rfcs(gh: FakeGitHub, count: int) -> list[int]:
     numbers = []
     for i in range(count):
-        pull = gh.add_pull(author="writer", files={path_of(100 + i): rfc_text(100 + i)},
+        pull = gh.add_pull(author="writer", files={path_of(100 + i): proposal(100 + i)},
                            head_ref=f"rfc-{100 + i}")
         gh.add_reaction("alice", "+1", number=pull.number, created_at=T0)
         comment = gh.add_comment(pull.number, "writer", "/rfc open", created_at=T0)
@@ -141,7 +139,7 @@ def bench_tick_simulator(count: int) -> None:
                                  seconds_between_writes=None)
         gh = factory("octo-org/governance")
         for i in range(count):
-            pull = repo.add_pull(author="writer", files={path_of(100 + i): rfc_text(100 + i)},
+            pull = repo.add_pull(author="writer", files={path_of(100 + i): proposal(100 + i)},
                                  head_ref=f"rfc-{100 + i}")
             comment = repo.add_comment(pull.number, "writer", "/rfc open")
             handler.sync(gh, CONFIG, pull.number, now=T0, trigger=comment.id)

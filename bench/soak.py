@@ -44,6 +44,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import load  # noqa: E402  (bench/load.py: the shared load machinery)
 
+from tests.rfc_samples import rfc_text  # noqa: E402
+
 REPO = load.REPO
 RFC_BASE = 1001  # RFC pull request numbers start here, above load.py's pool
 COMMITTEE = ("alice", "bob", "carol")
@@ -57,12 +59,9 @@ rfc:
 """
 
 
-def rfc_text(n: int) -> str:
-    sections = "\n\n".join(f"## {name}\n\nSome real words about {name.lower()} of RFC {n}."
-                           for name in ("Summary", "Motivation", "Design", "Drawbacks",
-                                        "Alternatives"))
-    return (f"---\nrfc: {n}\ntitle: Soak proposal {n}\ntype: standard\nstatus: draft\n"
-            f"authors: [writer{n}]\ncreated: 2026-03-01\n---\n\n{sections}\n")
+
+def soak_rfc(n: int) -> str:
+    return rfc_text(n, title=f"Soak proposal {n}", author=f"writer{n}")
 
 
 def rfc_path(n: int) -> str:
@@ -111,7 +110,7 @@ def simulator_process(pool: int, rfcs: int, port_out: Any, commands: Any) -> Non
     for k in range(rfcs):
         n = k + 1
         repo.add_pull(RFC_BASE + k, title=f"RFC: soak proposal {n}", author=f"writer{n}",
-                      files={rfc_path(n): rfc_text(n)}, head_ref=f"rfc-{n}")
+                      files={rfc_path(n): soak_rfc(n)}, head_ref=f"rfc-{n}")
     for login in (*COMMITTEE, *OTHERS, *(f"writer{k + 1}" for k in range(rfcs))):
         sim.set_token(token_for(login), login)
     port_out.put(sim.port)
@@ -186,7 +185,7 @@ def reference_ledgers(snapshot: dict[int, list[dict[str, Any]]],
         gh = FakeGitHub(REPO, bot_login=bot_login, default_branch="master",
                         now=datetime(2020, 1, 1, tzinfo=UTC))
         gh.add_pull(number, title=f"RFC: soak proposal {n}", author=f"writer{n}",
-                    files={rfc_path(n): rfc_text(n)}, head_ref=f"rfc-{n}")
+                    files={rfc_path(n): soak_rfc(n)}, head_ref=f"rfc-{n}")
         for c in comments:
             if c["user"] == bot_login:
                 continue

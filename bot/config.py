@@ -84,19 +84,32 @@ def load_config(path: str | Path | None = None, *, root: str | Path = ".") -> Co
 
 def parse_config(text: str, *, source: str = DEFAULT_PATH, root: str | Path = ".") -> Config:
     """Validate config text; raise one ``ConfigError`` listing every problem found."""
-    try:
-        located = load_located(text, source=source)
-    except CvfError as exc:
-        raise ConfigError(exc.message, where=exc.where, hint=exc.hint) from None
-    data = located.data if located.data is not None else {}
+    data, located = load_yaml(text, source=source)
     if not isinstance(data, dict):
         raise ConfigError(f"expected a mapping of sections ({', '.join(SECTIONS)}), "
                           f"got {_kind(data)}", where=f"{source}:{located.line_of(())}",
                           hint="start the file with a section name such as `rfc:`")
-    problems = validation_problems(data, located, source)
+    check_against(data, located, source)
+    return Config(data=with_defaults(data), path=source, root=Path(root))
+
+
+def load_yaml(text: str, *, source: str) -> tuple[Any, LocatedYaml]:
+    """A YAML file's data (an empty file is ``{}``) with its line numbers; broken YAML is a
+    ``ConfigError`` naming the line."""
+    try:
+        located = load_located(text, source=source)
+    except CvfError as exc:
+        raise ConfigError(exc.message, where=exc.where, hint=exc.hint) from None
+    return (located.data if located.data is not None else {}), located
+
+
+def check_against(data: Any, located: LocatedYaml, source: str,
+                  against: dict[str, Any] | None = None) -> None:
+    """Raise one ``ConfigError`` listing every violation of ``against`` (default: the
+    config schema), if there is any."""
+    problems = validation_problems(data, located, source, against)
     if problems:
         raise ConfigError(problems[0], problems=problems)
-    return Config(data=with_defaults(data), path=source, root=Path(root))
 
 
 def validation_problems(data: Any, located: LocatedYaml, source: str,
@@ -107,11 +120,15 @@ def validation_problems(data: Any, located: LocatedYaml, source: str,
     found: list[tuple[int, str]] = []
     for error in validator.iter_errors(data):
         for path, message in _explain(error):
-            line = located.line_of(path)
-            dotted = ".".join(str(p) for p in path) or "(top level)"
-            found.append((line, f"{source}:{line}: {dotted}: {message}"))
+            found.append((located.line_of(path), located_problem(source, located, path, message)))
     found.sort()
     return list(dict.fromkeys(text for _, text in found))
+
+
+def located_problem(source: str, located: LocatedYaml, path: tuple[Any, ...], message: str) -> str:
+    """One problem as ``file:line: key.path: message`` (also for checks beyond the schema)."""
+    dotted = ".".join(str(p) for p in path) or "(top level)"
+    return f"{source}:{located.line_of(path)}: {dotted}: {message}"
 
 
 def _explain(error: jsonschema.ValidationError) -> list[tuple[tuple[Any, ...], str]]:

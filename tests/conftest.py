@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
@@ -78,3 +79,17 @@ def _checkout_metrics_store_is_private(tmp_path_factory: pytest.TempPathFactory,
         return private if path.resolve().is_relative_to(cwd / ".cvf") else path
 
     monkeypatch.setattr(metrics_handler, "store_path", store_path)
+
+
+@pytest.fixture
+def delivery_logs_flow() -> Iterator[None]:
+    """For tests that read the delivery log: make sure no other test left it muted."""
+    loggers = [logging.getLogger(name) for name in ("cvf", "cvf.webhook", "cvf.delivery")]
+    saved = [(logger, list(logger.filters), logger.disabled) for logger in loggers]
+    for logger in loggers:
+        logger.filters.clear()
+        logger.disabled = False
+    yield
+    for logger, filters, disabled in saved:
+        logger.filters[:] = filters
+        logger.disabled = disabled

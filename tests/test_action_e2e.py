@@ -27,6 +27,7 @@ from click.testing import CliRunner
 
 from tests.conftest import load_payload
 from tests.ghsim import GitHubSimulator
+from tests.rfc_samples import rfc_text
 
 pytestmark = pytest.mark.e2e
 
@@ -55,13 +56,6 @@ github:
   retry: {attempts: 1, max_wait: 1s}
 """
 
-
-def rfc_text(number: int = 5, *, title: str = "Shared vocabulary") -> str:
-    sections = "\n\n".join(f"## {name}\n\nSome real words about {name.lower()}."
-                           for name in ("Summary", "Motivation", "Design", "Drawbacks",
-                                        "Alternatives"))
-    return (f"---\nrfc: {number}\ntitle: {title}\ntype: standard\nstatus: draft\n"
-            f"authors: [writer]\ncreated: 2026-03-01\n---\n\n{sections}\n")
 
 
 def action_step() -> dict[str, Any]:

@@ -7,7 +7,6 @@ them; the assertions read what the simulated GitHub received and stored.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -29,26 +28,12 @@ from bot.github.signature import sign
 from tests.conftest import load_payload
 from tests.ghsim import GitHubSimulator
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("delivery_logs_flow")]
 
 SECRET = "e2e-webhook-secret"
 TOKEN = "ghs_e2e_installation_token"
 REPO = "Codertocat/Hello-World"
 MARKER = "<!-- cvf:e2e -->"
-
-
-@pytest.fixture(autouse=True)
-def _delivery_logs_flow() -> Iterator[None]:
-    """These tests read the delivery log: make sure no other test left it muted."""
-    loggers = [logging.getLogger(name) for name in ("cvf", "cvf.webhook", "cvf.delivery")]
-    saved = [(logger, list(logger.filters), logger.disabled) for logger in loggers]
-    for logger in loggers:
-        logger.filters.clear()
-        logger.disabled = False
-    yield
-    for logger, filters, disabled in saved:
-        logger.filters[:] = filters
-        logger.disabled = disabled
 
 
 def governance_router() -> Router:

@@ -46,6 +46,7 @@ from tests.fake_github import FakeGitHub
 from tests.ghsim import GitHubSimulator
 from tests.ghsim import server as ghsim_server
 from tests.ghsim.state import World
+from tests.rfc_samples import rfc_text
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "faults-secret"
@@ -68,13 +69,6 @@ SCRIPT: list[tuple[str, str] | None] = [
     ("alice", "/rfc resolve naming"), ("alice", "/rfc review"), ("alice", "/rfc accept"),
 ]
 
-
-def rfc_text() -> str:
-    sections = "\n\n".join(f"## {name}\n\nSome real words about {name.lower()}."
-                           for name in ("Summary", "Motivation", "Design", "Drawbacks",
-                                        "Alternatives"))
-    return ("---\nrfc: 5\ntitle: Shared vocabulary\ntype: standard\nstatus: draft\n"
-            f"authors: [writer]\ncreated: 2026-03-01\n---\n\n{sections}\n")
 
 
 class Clock:

@@ -34,6 +34,7 @@ from tests.conftest import load_payload
 from tests.ghsim import GitHubSimulator
 from tests.ghsim import server as ghsim_server
 from tests.ghsim.state import World
+from tests.rfc_samples import rfc_text
 
 pytestmark = pytest.mark.e2e
 
@@ -52,13 +53,6 @@ rfc:
     default: {quorum: 3, threshold: 0.6667}
 """
 
-
-def rfc_text() -> str:
-    sections = "\n\n".join(f"## {name}\n\nSome real words about {name.lower()}."
-                           for name in ("Summary", "Motivation", "Design", "Drawbacks",
-                                        "Alternatives"))
-    return ("---\nrfc: 5\ntitle: Shared vocabulary\ntype: standard\nstatus: draft\n"
-            f"authors: [writer]\ncreated: 2026-03-01\n---\n\n{sections}\n")
 
 
 class Clock:

@@ -13,6 +13,7 @@ from bot.handlers import rfc as handler
 from bot.rfc.document import parse_rfc
 from bot.rfc.status import STATUS_MARKER
 from tests.fake_github import FakeGitHub
+from tests.rfc_samples import rfc_text
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 PATH = "rfcs/0005-shared-vocabulary.md"
@@ -24,13 +25,6 @@ rfc:
     default: {quorum: 2, threshold: 0.6667}
 """
 
-
-def rfc_text(status: str = "draft", extra: str = "") -> str:
-    sections = "\n\n".join(f"## {name}\n\nSome real words about {name.lower()}."
-                           for name in ("Summary", "Motivation", "Design", "Drawbacks",
-                                        "Alternatives"))
-    return (f"---\nrfc: 5\ntitle: Shared vocabulary\ntype: standard\nstatus: {status}\n"
-            f"authors: [writer]\ncreated: 2026-03-01\n{extra}---\n\n{sections}\n")
 
 
 class World:

@@ -31,6 +31,7 @@ from bot.rfc.record import Ledger
 from bot.rfc.status import STATUS_MARKER
 from tests.conftest import load_payload
 from tests.fake_github import FakeGitHub
+from tests.rfc_samples import rfc_text
 
 BOT = "cvf-governance[bot]"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -83,13 +84,6 @@ SETUPS: dict[str, tuple[list[str], str, str | None]] = {
     "resolve": (["/rfc open", "/rfc concern naming"], "/rfc resolve naming", OPEN),
 }
 
-
-def rfc_text() -> str:
-    sections = "\n\n".join(f"## {name}\n\nSome real words about {name.lower()}."
-                           for name in ("Summary", "Motivation", "Design", "Drawbacks",
-                                        "Alternatives"))
-    return ("---\nrfc: 5\ntitle: Shared vocabulary\ntype: standard\nstatus: draft\n"
-            f"authors: [writer]\ncreated: 2026-03-01\n---\n\n{sections}\n")
 
 
 class Repo:

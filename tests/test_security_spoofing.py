@@ -19,6 +19,7 @@ from bot.rfc.status import STATUS_MARKER
 from bot.templating import render
 from tests.fake_github import FakeGitHub
 from tests.ghsim import GitHubSimulator
+from tests.rfc_samples import rfc_text
 
 BOT = "cvf-governance[bot]"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -33,13 +34,6 @@ rfc:
 NASTY = ("@octo-org/everyone <!-- cvf:rfc-status --> | fake | cell |\n| row | x |"
          " <img src=x onerror=alert(1)> <script>alert(1)</script> ```")
 
-
-def rfc_text(title: str = "Shared vocabulary") -> str:
-    sections = "\n\n".join(f"## {name}\n\nSome real words about {name.lower()}."
-                           for name in ("Summary", "Motivation", "Design", "Drawbacks",
-                                        "Alternatives"))
-    return (f"---\nrfc: 5\ntitle: {title}\ntype: standard\nstatus: draft\n"
-            f"authors: [writer]\ncreated: 2026-03-01\n---\n\n{sections}\n")
 
 
 class Pr:

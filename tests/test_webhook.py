@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,18 +23,7 @@ ENV = {"CVF_WEBHOOK_SECRET": SECRET, "CVF_WEBHOOK_SECRET_PREVIOUS": OLD_SECRET,
        "GITHUB_TOKEN": "ghp_never_logged_token"}
 
 
-@pytest.fixture(autouse=True)
-def _delivery_logs_flow() -> Iterator[None]:
-    """These tests read the delivery log: make sure no other test left it muted."""
-    loggers = [logging.getLogger(name) for name in ("cvf", "cvf.webhook", "cvf.delivery")]
-    saved = [(logger, list(logger.filters), logger.disabled) for logger in loggers]
-    for logger in loggers:
-        logger.filters.clear()
-        logger.disabled = False
-    yield
-    for logger, filters, disabled in saved:
-        logger.filters[:] = filters
-        logger.disabled = disabled
+pytestmark = pytest.mark.usefixtures("delivery_logs_flow")
 
 
 class Harness:

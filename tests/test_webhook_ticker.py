@@ -18,6 +18,7 @@ from bot.github.port import GitHubPort
 from bot.github.ticker import Ticker, run_ticks
 from tests.fake_github import FakeGitHub
 from tests.ghsim import GitHubSimulator
+from tests.rfc_samples import rfc_text
 
 NOW = datetime(2024, 6, 1, 9, 0, tzinfo=UTC)
 
@@ -119,15 +120,11 @@ def test_app_mode_ticker_visits_each_installation_over_http(ghsim: GitHubSimulat
                             serialization.NoEncryption()).decode()
     ghsim.add_installation(1, "octo")
     ghsim.add_installation(2, "acme")
-    rfc = ("---\nrfc: 5\ntitle: Shared vocabulary\ntype: standard\nstatus: draft\n"
-           "authors: [writer]\ncreated: 2024-05-01\n---\n\n"
-           + "\n\n".join(f"## {name}\n\nSome words." for name in (
-               "Summary", "Motivation", "Design", "Drawbacks", "Alternatives")) + "\n")
     for name in ("octo/one", "acme/two", "loner/three"):
         repo = ghsim.repo(name)
         repo.add_label("rfc: open-for-comment")
         repo.add_pull(1, title="RFC: shared vocabulary", author="writer",
-                      files={"rfcs/0005-shared-vocabulary.md": rfc},
+                      files={"rfcs/0005-shared-vocabulary.md": rfc_text()},
                       labels=["rfc: open-for-comment"], head_ref="rfc-5")
     config = parse_config("metrics:\n  store: ':memory:'\n")
     factory = factory_from_config(config, {"CVF_APP_ID": "77", "CVF_PRIVATE_KEY": pem,

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.certification.documents import DocumentError, load_document, located_problem
+from bot.certification.documents import DocumentError, load_document
 from bot.certification.program import Program
+from bot.config import located_problem
 from bot.errors import CvfError
 
 

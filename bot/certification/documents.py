@@ -12,9 +12,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import jsonschema
-
-from bot.config import _explain  # the config's wording for schema errors, shared on purpose
+from bot.config import validation_problems
 from bot.errors import CvfError, InputError
 from bot.yamlsource import LocatedYaml, load_located
 
@@ -45,27 +43,7 @@ def load_document(text: str, *, kind: str, source: str) -> LocatedYaml:
     if not isinstance(located.data, dict):
         raise DocumentError("expected a mapping at the top level", where=f"{source}:1",
                             hint=f"see bot/certification/schemas/{kind}.json for the format")
-    problems = schema_problems(located, document_schema(kind), source)
+    problems = validation_problems(located.data, located, source, document_schema(kind))
     if problems:
         raise DocumentError(problems[0], problems=problems)
     return located
-
-
-def schema_problems(located: LocatedYaml, schema: dict[str, Any], source: str) -> list[str]:
-    validator = jsonschema.Draft202012Validator(schema)
-    found: list[tuple[int, str]] = []
-    for error in validator.iter_errors(located.data):
-        for path, message in _explain(error):
-            found.append((located.line_of(path), _format(source, located, path, message)))
-    found.sort()
-    return list(dict.fromkeys(text for _, text in found))
-
-
-def located_problem(source: str, located: LocatedYaml, path: tuple[Any, ...], message: str) -> str:
-    """One problem found after schema validation (a cross-reference), in the same style."""
-    return _format(source, located, path, message)
-
-
-def _format(source: str, located: LocatedYaml, path: tuple[Any, ...], message: str) -> str:
-    dotted = ".".join(str(p) for p in path) or "(top level)"
-    return f"{source}:{located.line_of(path)}: {dotted}: {message}"

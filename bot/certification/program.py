@@ -11,7 +11,8 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bot.certification.documents import DocumentError, load_document, located_problem
+from bot.certification.documents import DocumentError, load_document
+from bot.config import located_problem
 from bot.errors import InputError
 
 FORMATS = ("multiple_choice", "practical_project", "case_study", "scenario_simulation")

@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.certification.documents import DocumentError, load_document, located_problem
+from bot.certification.documents import DocumentError, load_document
 from bot.certification.program import Program
+from bot.config import located_problem
 from bot.errors import InputError
 from bot.markdown import command_lines
 

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.certification.documents import DocumentError, load_document, located_problem
+from bot.certification.documents import DocumentError, load_document
 from bot.certification.grading import SubmissionError, percent
 from bot.certification.rubric import Rubric
+from bot.config import located_problem
 from bot.errors import CvfError
 
 RISKS = ("R0", "R1", "R2", "R3")

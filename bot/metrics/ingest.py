@@ -55,11 +55,10 @@ class Parsed:
 
     def keep(self, wanted: list[bool]) -> Parsed:
         """Only the records where ``wanted`` is true."""
-        mask = np.array(wanted, dtype=bool)
         pick = [i for i, w in enumerate(wanted) if w]
         return Parsed([self.ids[i] for i in pick], [self.texts[i] for i in pick],
                       [self.agents[i] for i in pick], [self.skills[i] for i in pick],
-                      self.numbers[:, mask], self.duplicates, self.problems)
+                      self.numbers[:, pick], self.duplicates, self.problems)
 
 
 def parse_chunk(first_number: int, lines: list[str | bytes], where: str,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -283,42 +283,6 @@ def _aware(value: str) -> datetime:
     parsed = parse_time(value)
     assert parsed is not None  # checked by check()
     return parsed
-
-
-def parse_jsonl(lines: Iterable[str | bytes], *, source: str = "input",
-                default_source: str = "jsonl") -> Iterator[ExecutionMetric]:
-    """Records from JSONL text; blank lines are skipped. Raise ``RecordError`` on bad lines.
-
-    Every line is checked before the first record is yielded, so a caller that stores
-    what it gets never stores part of a bad file.
-    """
-    decoded: list[tuple[int, dict[str, Any]]] = []
-    problems: list[str] = []
-    for number, obj, problem in iter_decoded(lines):
-        if problem:
-            problems.append(f"{source}:{number}: {problem}")
-            if len(problems) >= MAX_PROBLEMS:
-                break
-        elif not problems:
-            decoded.append((number, obj))
-    if problems:
-        raise RecordError(problems)
-    for _, obj in decoded:
-        yield _build(obj, default_source)
-
-
-def iter_decoded(lines: Iterable[str | bytes]) -> Iterator[tuple[int, Any, str | None]]:
-    """``(line number, decoded object, problem or None)`` for each non-blank line."""
-    for number, raw in enumerate(lines, start=1):
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        if not text.strip():
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            yield number, None, f"not valid JSON ({exc.msg} at column {exc.colno})"
-            continue
-        yield number, obj, check(obj)
 
 
 def _iso(value: datetime | None) -> str | None:

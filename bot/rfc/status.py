@@ -7,6 +7,7 @@ concern names, thread excerpts) is escaped by the template's ``md``/``cell`` fil
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,7 +29,7 @@ from bot.rfc.tally import OPTION_WORDS, OPTIONS, Tally, format_share
 from bot.templating import render
 
 STATUS_MARKER = "<!-- cvf:rfc-status -->"
-REACTIONS_MARKER = "<!-- cvf:reactions:"  # then the fingerprint of the votes by reaction
+_REACTIONS = re.compile(r"<!-- cvf:rfc-reactions:([0-9a-f]+) -->")
 MAX_VOTER_ROWS = 200
 MAX_THREAD_ROWS = 30
 MAX_NAMES = 50
@@ -70,7 +71,7 @@ class StatusView:
     decision: dict[str, Any] | None
     history: list[dict[str, Any]] = field(default_factory=list)
     ledger: str = ""
-    reactions_seen: str = ""
+    reactions_marker: str = ""  # the fingerprint of the votes by reaction, hidden
 
 
 def days_left(now: datetime, ends: datetime | None) -> str | None:
@@ -180,31 +181,26 @@ def build_view(*, number: int, title: str, rfc_path: str, rfc_type: str, state: 
                             require_answered, ends_text),
         chart=[(OPTION_WORDS[o], tally.binding[o]) for o in OPTIONS if tally.binding[o]],
         decision=decision, history=history, ledger=ledger.encode(),
-        reactions_seen=reactions_seen)
+        reactions_marker=f"<!-- cvf:rfc-reactions:{reactions_seen} -->" if reactions_seen
+        else "")
 
 
 def reactions_seen_in(body: str) -> str | None:
     """The reaction fingerprint a status comment was rendered from (``None`` if absent)."""
-    start = body.find(REACTIONS_MARKER)
-    if start < 0:
-        return None
-    start += len(REACTIONS_MARKER)
-    end = body.find(" -->", start)
-    return body[start:end] if end > start else None
+    match = _REACTIONS.search(body)
+    return match.group(1) if match else None
 
 
 def render_status(view: StatusView) -> str:
     """The comment body; cut to fit GitHub's 65,536-character limit, ledger kept whole."""
-    body = render("rfc/status-comment.md.j2", v=view, marker=STATUS_MARKER,
-                  reactions_marker=REACTIONS_MARKER)
+    body = render("rfc/status-comment.md.j2", v=view, marker=STATUS_MARKER)
     limit = 65_000
     if len(body) > limit:
         view.hidden_voters += max(0, len(view.voters) - 20)
         view.voters = view.voters[:20]
         view.threads = view.threads[:5]
         view.history = []
-        body = render("rfc/status-comment.md.j2", v=view, marker=STATUS_MARKER,
-                  reactions_marker=REACTIONS_MARKER)
+        body = render("rfc/status-comment.md.j2", v=view, marker=STATUS_MARKER)
     if len(body) > limit:
         raise CvfError(f"the RFC status comment would be {len(body)} characters, over "
                        f"GitHub's limit", hint="the ledger of commands is too long; "

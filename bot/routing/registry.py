@@ -12,9 +12,8 @@ from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
-from bot.config import schema, validation_problems
-from bot.errors import ConfigError, CvfError
-from bot.yamlsource import load_located
+from bot.config import check_against, load_yaml, schema
+from bot.errors import ConfigError
 
 
 @cache
@@ -32,17 +31,11 @@ def registry_schema() -> dict[str, Any]:
 
 def parse_registry(text: str, *, source: str) -> dict[str, Any]:
     """Validate one registry file; raise one ``ConfigError`` listing every problem."""
-    try:
-        located = load_located(text, source=source)
-    except CvfError as exc:
-        raise ConfigError(exc.message, where=exc.where, hint=exc.hint) from None
-    data = located.data if located.data is not None else {}
+    data, located = load_yaml(text, source=source)
     if not isinstance(data, dict):
         raise ConfigError("expected a mapping with `agents:` and/or `skills:` lists",
                           where=f"{source}:{located.line_of(())}")
-    problems = validation_problems(data, located, source, registry_schema())
-    if problems:
-        raise ConfigError(problems[0], problems=problems)
+    check_against(data, located, source, registry_schema())
     return data
 
 

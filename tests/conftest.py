@@ -5,6 +5,9 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import urllib.error
+import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
@@ -12,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from bot.github.signature import sign
 from tests.fake_github import FakeGitHub
 from tests.ghsim import GitHubSimulator
 
@@ -93,3 +97,19 @@ def delivery_logs_flow() -> Iterator[None]:
     for logger, filters, disabled in saved:
         logger.filters[:] = filters
         logger.disabled = disabled
+
+
+def post_webhook(url: str, event: str, payload: dict[str, Any] | bytes, *, secret: str,
+                 delivery: str | None = None, timeout: float = 60) -> tuple[int, bytes]:
+    """POST a signed delivery to ``url``/webhook the way GitHub does: ``(status, body)``,
+    error statuses included."""
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    request = urllib.request.Request(f"{url}/webhook", data=body, method="POST", headers={
+        "X-GitHub-Event": event, "Content-Type": "application/json",
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+        "X-Hub-Signature-256": sign(body, secret)})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()

@@ -4,19 +4,15 @@ real WSGI server on 127.0.0.1, real PyGithub over HTTP to the local GitHub simul
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from werkzeug.serving import make_server
 
 from bot.app import create_app
@@ -26,7 +22,7 @@ from bot.certification.materials import Materials
 from bot.config import parse_config
 from bot.github.auth import TokenCredentials
 from bot.github.factory import AdapterFactory
-from tests.conftest import load_payload
+from tests.conftest import load_payload, post_webhook
 from tests.ghsim import GitHubSimulator, Repo
 
 pytestmark = pytest.mark.e2e
@@ -44,13 +40,10 @@ def deliver(url: str, name: str, payload: dict[str, Any]) -> dict[str, Any]:
     payload["repository"]["default_branch"] = "main"
     payload["repository"]["html_url"] = f"https://github.com/{REPO}"
     payload.pop("installation", None)
-    body = json.dumps(payload).encode()
-    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-    answer = requests.post(f"{url}/webhook", data=body, timeout=30, headers={
-        "Content-Type": "application/json", "X-GitHub-Event": name,
-        "X-GitHub-Delivery": str(uuid.uuid4()), "X-Hub-Signature-256": signature})
-    assert answer.status_code == 200, answer.text
-    return answer.json()
+    status, body = post_webhook(url, name, payload, secret=SECRET, timeout=30)
+    assert status == 200, body
+    answer: dict[str, Any] = json.loads(body)
+    return answer
 
 
 @pytest.fixture

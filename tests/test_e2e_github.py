@@ -11,8 +11,6 @@ import os
 import subprocess
 import sys
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,8 +22,7 @@ from bot.app import create_app
 from bot.config import parse_config
 from bot.events import Event, Router
 from bot.github.port import CheckRunOutput, GitHubPort
-from bot.github.signature import sign
-from tests.conftest import load_payload
+from tests.conftest import load_payload, post_webhook
 from tests.ghsim import GitHubSimulator
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("delivery_logs_flow")]
@@ -83,17 +80,9 @@ class Bot:
 
     def deliver(self, event: str, payload: dict[str, Any] | bytes, *, delivery: str = "d-1",
                 secret: str = SECRET) -> tuple[int, dict[str, Any]]:
-        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        request = urllib.request.Request(f"{self.url}/webhook", data=body, method="POST",
-                                         headers={"X-GitHub-Event": event,
-                                                  "X-GitHub-Delivery": delivery,
-                                                  "Content-Type": "application/json",
-                                                  "X-Hub-Signature-256": sign(body, secret)})
-        try:
-            with urllib.request.urlopen(request, timeout=30) as answer:
-                return answer.status, json.loads(answer.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"{}")
+        status, body = post_webhook(self.url, event, payload, secret=secret, delivery=delivery,
+                                    timeout=30)
+        return status, json.loads(body or b"{}")
 
     def close(self) -> None:
         self.server.shutdown()

@@ -12,7 +12,6 @@ and redelivers it to a fresh process.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -36,12 +35,11 @@ from bot.app import create_app
 from bot.config import parse_config
 from bot.events import Event, Router
 from bot.github.adapter import PyGithubAdapter
-from bot.github.signature import sign
 from bot.handlers import rfc as handler
 from bot.rfc.document import parse_rfc
 from bot.rfc.record import Ledger
 from bot.rfc.status import STATUS_MARKER
-from tests.conftest import load_payload
+from tests.conftest import load_payload, post_webhook
 from tests.fake_github import FakeGitHub
 from tests.ghsim import GitHubSimulator
 from tests.ghsim import server as ghsim_server
@@ -132,16 +130,7 @@ class Run:
         ghsim_server._Handler.disable_nagle_algorithm = self._nagle
 
     def deliver(self, event: str, payload: dict[str, Any], delivery: str) -> int:
-        body = json.dumps(payload).encode()
-        request = urllib.request.Request(
-            f"{self.url}/webhook", data=body, method="POST",
-            headers={"X-GitHub-Event": event, "Content-Type": "application/json",
-                     "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": sign(body, SECRET)})
-        try:
-            with urllib.request.urlopen(request, timeout=60) as answer:
-                return answer.status
-        except urllib.error.HTTPError as error:
-            return error.code
+        return post_webhook(self.url, event, payload, secret=SECRET, delivery=delivery)[0]
 
     def play(self, fault: Callable[[GitHubSimulator, int], None] | None = None) -> Outcome:
         redeliveries = 0
@@ -345,16 +334,9 @@ class Gunicorn:
 
 
 def _post(port: int, event: str, payload: dict[str, Any], delivery: str) -> int:
-    body = json.dumps(payload).encode()
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/webhook", data=body, method="POST",
-        headers={"X-GitHub-Event": event, "Content-Type": "application/json",
-                 "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": sign(body, SECRET)})
     try:
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            return answer.status
-    except urllib.error.HTTPError as error:
-        return error.code
+        return post_webhook(f"http://127.0.0.1:{port}", event, payload, secret=SECRET,
+                            delivery=delivery)[0]
     except OSError:
         return 0  # the connection died with the bot
 

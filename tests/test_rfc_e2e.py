@@ -5,13 +5,10 @@ a frozen clock shared by the bot and the simulator.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,11 +23,10 @@ from bot.config import parse_config
 from bot.events import Router
 from bot.github.auth import credentials_from_env
 from bot.github.factory import AdapterFactory
-from bot.github.signature import sign
 from bot.handlers import rfc as handler
 from bot.rfc.document import parse_rfc
 from bot.rfc.status import STATUS_MARKER
-from tests.conftest import load_payload
+from tests.conftest import load_payload, post_webhook
 from tests.ghsim import GitHubSimulator
 from tests.ghsim import server as ghsim_server
 from tests.ghsim.state import World
@@ -114,17 +110,8 @@ class Stage:
     # -- deliveries -----------------------------------------------------------------
     def deliver(self, event: str, payload: dict[str, Any], delivery: str | None = None) -> int:
         self.deliveries += 1
-        body = json.dumps(payload).encode()
-        request = urllib.request.Request(
-            f"{self.url}/webhook", data=body, method="POST",
-            headers={"X-GitHub-Event": event, "Content-Type": "application/json",
-                     "X-GitHub-Delivery": delivery or f"d-{self.deliveries}",
-                     "X-Hub-Signature-256": sign(body, SECRET)})
-        try:
-            with urllib.request.urlopen(request, timeout=60) as answer:
-                return answer.status
-        except urllib.error.HTTPError as error:
-            return error.code
+        return post_webhook(self.url, event, payload, secret=SECRET,
+                            delivery=delivery or f"d-{self.deliveries}")[0]
 
     def _repository(self, payload: dict[str, Any]) -> None:
         payload["repository"]["full_name"] = REPO

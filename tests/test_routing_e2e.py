@@ -4,23 +4,19 @@ contributor sees: the `cvf/routing` check run on the head commit and the sticky 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import threading
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests
 from werkzeug.serving import make_server
 
 from bot.app import create_app
 from bot.config import parse_config
 from bot.github.auth import TokenCredentials
 from bot.github.factory import AdapterFactory
-from tests.conftest import load_payload
+from tests.conftest import load_payload, post_webhook
 from tests.ghsim import GitHubSimulator, Repo
 
 pytestmark = pytest.mark.e2e
@@ -66,13 +62,10 @@ class Bot:
             payload["issue"]["number"] = number
             payload["issue"]["pull_request"] = {"url": f"{self.sim.base_url}/pulls/{number}"}
         payload.update(extra)
-        body = json.dumps(payload).encode()
-        signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-        answer = requests.post(f"{self.url}/webhook", data=body, timeout=30, headers={
-            "Content-Type": "application/json", "X-GitHub-Event": name,
-            "X-GitHub-Delivery": str(uuid.uuid4()), "X-Hub-Signature-256": signature})
-        assert answer.status_code == 200, answer.text
-        return answer.json()
+        status, body = post_webhook(self.url, name, payload, secret=SECRET, timeout=30)
+        assert status == 200, body
+        answer: dict[str, Any] = json.loads(body)
+        return answer
 
     def check(self, sha: str) -> tuple[str, str | None, str]:
         runs = self.repo.check_runs_for(sha, "cvf/routing")

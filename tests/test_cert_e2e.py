@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from bot.app import create_app
 from bot.certification.credential import generate_keypair, load_public_key, verify_credential
@@ -22,7 +20,7 @@ from bot.certification.materials import Materials
 from bot.config import parse_config
 from bot.github.auth import TokenCredentials
 from bot.github.factory import AdapterFactory
-from tests.conftest import load_payload, post_webhook
+from tests.conftest import LocalServer, load_payload, post_webhook
 from tests.ghsim import GitHubSimulator, Repo
 
 pytestmark = pytest.mark.e2e
@@ -62,14 +60,11 @@ def world(ghsim: GitHubSimulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[t
                              bot_login=BOT, attempts=1, max_wait=1, seconds_between_writes=None)
     app = create_app(parse_config(""), github_factory=factory,
                      env={"CVF_WEBHOOK_SECRET": SECRET})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = LocalServer(app)
     try:
-        yield repo, f"http://127.0.0.1:{server.server_port}"
+        yield repo, server.url
     finally:
-        server.shutdown()
-        thread.join(timeout=5)
+        server.close()
 
 
 def test_request_submit_by_pull_request_and_certificate(world):

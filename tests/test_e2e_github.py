@@ -10,19 +10,17 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from bot.app import create_app
 from bot.config import parse_config
 from bot.events import Event, Router
 from bot.github.port import CheckRunOutput, GitHubPort
-from tests.conftest import load_payload, post_webhook
+from tests.conftest import LocalServer, load_payload, post_webhook
 from tests.ghsim import GitHubSimulator
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("delivery_logs_flow")]
@@ -73,10 +71,8 @@ class Bot:
                **(credentials or {"GITHUB_TOKEN": TOKEN})}
         self.app = create_app(config, router=governance_router(), env=env,
                               recent_deliveries=recent)
-        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = LocalServer(self.app)
+        self.url = self.server.url
 
     def deliver(self, event: str, payload: dict[str, Any] | bytes, *, delivery: str = "d-1",
                 secret: str = SECRET) -> tuple[int, dict[str, Any]]:
@@ -85,8 +81,7 @@ class Bot:
         return status, json.loads(body or b"{}")
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.thread.join(timeout=5)
+        self.server.close()
 
 
 @pytest.fixture

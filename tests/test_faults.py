@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from bot.app import create_app
 from bot.config import parse_config
@@ -39,7 +38,7 @@ from bot.handlers import rfc as handler
 from bot.rfc.document import parse_rfc
 from bot.rfc.record import Ledger
 from bot.rfc.status import STATUS_MARKER
-from tests.conftest import load_payload, post_webhook
+from tests.conftest import LocalServer, load_payload, post_webhook
 from tests.fake_github import FakeGitHub
 from tests.ghsim import GitHubSimulator
 from tests.ghsim import server as ghsim_server
@@ -116,16 +115,13 @@ class Run:
         app = create_app(parse_config(""), github_factory=factory, clock=self.clock,
                          router=rfc_router(), env={"CVF_WEBHOOK_SECRET": SECRET},
                          recent_deliveries=0)
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = LocalServer(app)
+        self.url = self.server.url
         self.number = 0
         self.comment_ids: list[int] = []
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.thread.join(timeout=5)
+        self.server.close()
         self.sim.stop()
         ghsim_server._Handler.disable_nagle_algorithm = self._nagle
 

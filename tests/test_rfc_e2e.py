@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from bot.app import create_app
 from bot.commands.rfc_governance import run_tick
@@ -26,7 +25,7 @@ from bot.github.factory import AdapterFactory
 from bot.handlers import rfc as handler
 from bot.rfc.document import parse_rfc
 from bot.rfc.status import STATUS_MARKER
-from tests.conftest import load_payload, post_webhook
+from tests.conftest import LocalServer, load_payload, post_webhook
 from tests.ghsim import GitHubSimulator
 from tests.ghsim import server as ghsim_server
 from tests.ghsim.state import World
@@ -95,15 +94,12 @@ class Stage:
                                       max_wait=1.0, seconds_between_writes=None)
         app = create_app(host, github_factory=self.factory, clock=self.clock,
                          router=rfc_router(), env=env, recent_deliveries=0)
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = LocalServer(app)
+        self.url = self.server.url
         self.deliveries = 0
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.thread.join(timeout=5)
+        self.server.close()
         self.sim.stop()
         ghsim_server._Handler.disable_nagle_algorithm = self._nagle
 

@@ -5,18 +5,16 @@ contributor sees: the `cvf/routing` check run on the head commit and the sticky 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from bot.app import create_app
 from bot.config import parse_config
 from bot.github.auth import TokenCredentials
 from bot.github.factory import AdapterFactory
-from tests.conftest import load_payload, post_webhook
+from tests.conftest import LocalServer, load_payload, post_webhook
 from tests.ghsim import GitHubSimulator, Repo
 
 pytestmark = pytest.mark.e2e
@@ -97,14 +95,11 @@ def bot(ghsim: GitHubSimulator) -> Iterator[Bot]:
                              seconds_between_writes=None)
     app = create_app(parse_config(""), github_factory=factory,
                      env={"CVF_WEBHOOK_SECRET": SECRET})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = LocalServer(app)
     try:
-        yield Bot(ghsim, repo, f"http://127.0.0.1:{server.server_port}")
+        yield Bot(ghsim, repo, server.url)
     finally:
-        server.shutdown()
-        thread.join(timeout=5)
+        server.close()
 
 
 def test_r0_and_r1_pull_requests(bot):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
-from werkzeug.serving import make_server
 
 from bot.app import create_app
 from bot.cli import cli
@@ -26,7 +24,7 @@ from bot.config import parse_config
 from bot.events import load_handlers
 from bot.github.signature import sign
 from bot.web.metrics import create_blueprint
-from tests.conftest import load_payload
+from tests.conftest import LocalServer, load_payload
 from tests.ghsim import GitHubSimulator
 
 pytestmark = pytest.mark.e2e
@@ -103,9 +101,7 @@ class Served:
     def __init__(self, env: dict[str, str]) -> None:
         config = parse_config("github:\n  retry:\n    attempts: 2\n    max_wait: 1s\n")
         self.app = create_app(config, router=load_handlers(), env=env, recent_deliveries=0)
-        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = LocalServer(self.app)
         self.client = self.app.test_client()
 
     def post(self, event: str, payload: dict[str, Any], secret: str) -> tuple[int, str]:
@@ -116,8 +112,7 @@ class Served:
         return answer.status_code, answer.get_data(as_text=True)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.thread.join(timeout=5)
+        self.server.close()
 
 
 def _exercise(sim: GitHubSimulator, env: dict[str, str], box: Captured) -> list[int]:

@@ -72,11 +72,7 @@ def build_policy(section: Mapping[str, Any], *, committee: Mapping[str, Any] | N
 
     seen: dict[str, str] = {}
     for key, agent in agents:
-        agent_id = str(agent["id"])
-        if agent_id in seen:
-            raise ConfigError(f"agent id '{agent_id}' is used twice (also {seen[agent_id]})",
-                              where=f"{key}.id", hint="give every agent its own id")
-        seen[agent_id] = _short(key)
+        agent_id = _claim_id("agent", key, agent, seen)
         try:
             router.register_agent(agent_id, agent.get("capabilities", []),
                                   capacity=float(agent.get("capacity", 1)),
@@ -90,11 +86,7 @@ def build_policy(section: Mapping[str, Any], *, committee: Mapping[str, Any] | N
     descriptions: dict[str, str] = {}
     skill_at: dict[str, str] = {}
     for key, entry in skills:
-        skill_id = str(entry["id"])
-        if skill_id in skill_at:
-            raise ConfigError(f"skill id '{skill_id}' is used twice (also {skill_at[skill_id]})",
-                              where=f"{key}.id", hint="give every skill its own id")
-        skill_at[skill_id] = _short(key)
+        skill_id = _claim_id("skill", key, entry, skill_at)
         approver = entry.get("approver")
         if approver is not None:
             _known_role(str(approver), roles, f"{key}.approver")
@@ -126,6 +118,16 @@ def build_router(section: Mapping[str, Any], *,
                  clock: Callable[[], float] = time.time) -> SkillRouter:
     """Just the router, for callers that route skills without a pull request."""
     return build_policy(section, clock=clock).router
+
+
+def _claim_id(kind: str, key: str, entry: Mapping[str, Any], seen: dict[str, str]) -> str:
+    """The entry's id, refused if an earlier entry (``seen``: id -> where) has it."""
+    found = str(entry["id"])
+    if found in seen:
+        raise ConfigError(f"{kind} id '{found}' is used twice (also {seen[found]})",
+                          where=f"{key}.id", hint=f"give every {kind} its own id")
+    seen[found] = _short(key)
+    return found
 
 
 def _short(key: str) -> str:

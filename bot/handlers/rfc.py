@@ -96,6 +96,12 @@ def _is_bot_login(login: str, config: Config) -> bool:
     return is_self(login, config) or login.lower().endswith("[bot]")
 
 
+def _vote_reactions(gh: GitHubPort, config: Config, number: int) -> list[Signal]:
+    """The reactions on a pull request that cast votes (the bot's own never do)."""
+    return reaction_signals(gh.list_issue_reactions(number), config.rfc["reactions"],
+                            lambda login: _is_bot_login(login, config))
+
+
 def _marker(kind: str, *parts: object) -> str:
     return f"<!-- cvf:rfc-{kind}:{':'.join(str(p) for p in parts)} -->"
 
@@ -247,6 +253,11 @@ def _own_comments(comments: list[Comment], config: Config) -> list[Comment]:
     return [c for c in comments if c.author_is_bot and is_self(c.author, config)]
 
 
+def _status_comment(own: list[Comment]) -> Comment | None:
+    """The RFC status comment among the bot's own comments."""
+    return next((c for c in own if c.body.startswith(STATUS_MARKER)), None)
+
+
 def _read(gh: GitHubPort, config: Config, pull: PullRequest, path: str,
           cache: dict[str, Committee] | None) -> Snapshot:
     rfc = config.rfc
@@ -264,7 +275,7 @@ def _read(gh: GitHubPort, config: Config, pull: PullRequest, path: str,
                        if d.rule not in CROSS_FILE_RULES]
     comments = gh.list_issue_comments(pull.number)
     own = _own_comments(comments, config)
-    status_comment = next((c for c in own if c.body.startswith(STATUS_MARKER)), None)
+    status_comment = _status_comment(own)
     ledger = Ledger.decode(status_comment.body) if status_comment else Ledger()
     authors = tuple(dict.fromkeys([pull.author, *(document.authors if document else ())]))
     committee = resolve_committee(gh, config, cache)
@@ -272,7 +283,7 @@ def _read(gh: GitHubPort, config: Config, pull: PullRequest, path: str,
     def bot(login: str) -> bool:
         return _is_bot_login(login, config)
 
-    signals = reaction_signals(gh.list_issue_reactions(pull.number), rfc["reactions"], bot)
+    signals = _vote_reactions(gh, config, pull.number)
     for comment in comments:
         if comment.author_is_bot or bot(comment.author):
             continue
@@ -443,8 +454,7 @@ def _settled(gh: GitHubPort, config: Config, number: int, snap: Snapshot, body: 
     again = gh.list_issue_comments(number)
     before = {(c.id, c.updated_at) for c in snap.comments if not is_self(c.author, config)}
     after = {(c.id, c.updated_at) for c in again if not is_self(c.author, config)}
-    status = next((c for c in _own_comments(again, config) if c.body.startswith(STATUS_MARKER)),
-                  None)
+    status = _status_comment(_own_comments(again, config))
     return after <= before and (status is None or status.body == body)
 
 
@@ -743,7 +753,7 @@ def tick_repository(gh: GitHubPort, config: Config, now: datetime) -> TickReport
         report.checked += 1
         comments = gh.list_issue_comments(number)
         own = _own_comments(comments, config)
-        status = next((c for c in own if c.body.startswith(STATUS_MARKER)), None)
+        status = _status_comment(own)
         if status is not None and LEDGER_MARKER in status.body:
             machine, _ = fold(Ledger.decode(status.body))
             ends = machine.period_ends
@@ -752,10 +762,8 @@ def tick_repository(gh: GitHubPort, config: Config, now: datetime) -> TickReport
                 if not due and before is not None and ends - before <= now:
                     due = not any(_marker("reminder", iso(ends)) in c.body for c in own)
                 if not due:
-                    signals = reaction_signals(gh.list_issue_reactions(number),
-                                               config.rfc["reactions"],
-                                               lambda login: _is_bot_login(login, config))
-                    due = reactions_seen(signals) != reactions_seen_in(status.body)
+                    seen = reactions_seen(_vote_reactions(gh, config, number))
+                    due = seen != reactions_seen_in(status.body)
                 if not due:
                     continue
         report.synced.append(sync(gh, config, number, now=now, cache=cache))

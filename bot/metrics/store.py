@@ -307,14 +307,14 @@ class SqliteStore:
         """Insert a chunk's records that are new and fold them into the rollups; returns
         how many were new."""
         db = self.db
-        before_seq = self.last_seq()
         before = db.total_changes
         db.executemany("INSERT OR IGNORE INTO executions (id, ts, body) VALUES (?, ?, ?)",
                        zip(parsed.ids, parsed.numbers[0].tolist(), parsed.texts, strict=True))
         fresh = db.total_changes - before
         if fresh < len(parsed):  # some ids were stored before: fold only the new ones
+            # New rows take the next sequence numbers, so they are the last ``fresh`` ones.
             new_ids = {rid for (rid,) in db.execute(
-                "SELECT id FROM executions WHERE seq > ?", (before_seq,))}
+                "SELECT id FROM executions ORDER BY seq DESC LIMIT ?", (fresh,))}
             parsed = parsed.keep([rid in new_ids for rid in parsed.ids])
         if len(parsed):
             self._fold(parsed)

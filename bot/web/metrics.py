@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -25,12 +26,14 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
+from bot import jsonlimits
 from bot.config import Config
 from bot.durations import parse_duration
 from bot.errors import CvfError
 from bot.events import utcnow
 from bot.metrics.record import RecordError
 
+log = logging.getLogger("cvf.api")
 STREAM_LIFETIME = 300.0  # seconds before the server ends a stream (clients reconnect)
 ALERT_INTERVAL = 15.0  # alerts read every rollup table, so check them less often than records
 
@@ -69,11 +72,15 @@ def create_blueprint(config: Config, state: Any = None) -> Blueprint:
         text = request.get_data(as_text=True)
         lines = _record_lines(text)
         if isinstance(lines, str):
+            log.info(json.dumps({"path": request.path, "status": 400, "outcome": "bad_body",
+                                 "error": lines}))
             return _json(400, {"error": lines})
         store = store_for(config)
         try:
             result = store.ingest_lines(lines, where="body", default_source="api")
         except RecordError as exc:
+            log.info(json.dumps({"path": request.path, "status": 400, "outcome": "bad_records",
+                                 "error": exc.message}))
             return _json(400, {"error": exc.message, "problems": exc.problems})
         finally:
             store.close()
@@ -183,7 +190,9 @@ def _record_lines(text: str) -> list[str] | str:
         return "empty body: send one execution record (JSON), a list of them, or JSONL"
     if stripped.startswith("["):
         try:
-            items = json.loads(stripped)
+            items = jsonlimits.loads(stripped, jsonlimits.MAX_DEPTH + 1)  # + the list itself
+        except jsonlimits.TooDeep as exc:
+            return f"body is not an execution record: {exc}"
         except json.JSONDecodeError as exc:
             return f"body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
         return [json.dumps(item) for item in items]

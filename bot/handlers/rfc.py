@@ -28,6 +28,7 @@ from bot.github.port import (
     PullRequest,
     TeamLookupError,
 )
+from bot.handlers.answers import Answers
 from bot.markdown import escape_md, fence_safe, mention
 from bot.rfc import lifecycle
 from bot.rfc.discussion import Discussion, summarize
@@ -392,7 +393,7 @@ def _sync_once(gh: GitHubPort, config: Config, number: int, *, now: datetime,
     closed_at = None
     if pull.state == "closed" and not pull.merged:
         closed_at = now
-        if snap.ledger.entries and any(e.command == "close" for e in snap.ledger.entries):
+        if any(e.command == "close" for e in snap.ledger.history):
             closed_at = None
     outcome = replay(snap.ledger, pending, now=now, facts_for=facts_for,
                      permissions=permissions, closed_at=closed_at, closed_by=closed_by)
@@ -475,6 +476,7 @@ def _answer(gh: GitHubPort, config: Config, snap: Snapshot, new: list[Entry],
             machine: Machine, trigger: int | None,
             permissions: dict[str, frozenset[str]]) -> None:
     number = snap.pull.number
+    answers = Answers(gh, number, snap.comments, snap.own, footer=_help_text(permissions))
     by_comment = {c.id: c for c in snap.comments}
     for entry in new:
         comment = by_comment.get(entry.comment_id)
@@ -485,9 +487,8 @@ def _answer(gh: GitHubPort, config: Config, snap: Snapshot, new: list[Entry],
             gh.add_comment_reaction(comment.id, reaction)
         else:
             line = _line_of(comment, entry)
-            _reply(gh, snap, number, _marker("reply", comment.id, _short(entry.key)),
-                   _quote(comment.author, line)
-                   + f"\nNot done: {entry.reason}.\n")
+            answers.add(comment.author, _marker("reply", comment.id, _short(entry.key)),
+                        _quote(comment.author, line) + f"\nNot done: {entry.reason}.\n")
     # Malformed commands anywhere (answered once each), and the triggering comment's
     # votes, `status` and `help`.
     for comment in snap.comments:
@@ -496,12 +497,13 @@ def _answer(gh: GitHubPort, config: Config, snap: Snapshot, new: list[Entry],
         for command in parse_commands(comment.body):
             if command.error is not None:
                 key = _short(f"{command.line_no}:{command.line}")
-                _reply(gh, snap, number, _marker("reply", comment.id, key),
-                       _quote(comment.author, command.line)
-                       + f"\nNot understood: {command.error}.\n\n"
-                       + _help_text(permissions))
+                answers.add(comment.author, _marker("reply", comment.id, key),
+                            _quote(comment.author, command.line)
+                            + f"\nNot understood: {command.error}.\n", with_footer=True)
             elif comment.id == trigger:
-                _answer_trigger(gh, config, snap, comment, command, machine, permissions)
+                _answer_trigger(gh, config, answers, comment, command, machine, permissions)
+    # One comment per person at most, within their budget (bot.handlers.answers).
+    answers.flush()
 
 
 def _line_of(comment: Comment, entry: Entry) -> str:
@@ -520,12 +522,11 @@ def _react_once(gh: GitHubPort, config: Config, comment_id: int, content: str) -
     gh.add_comment_reaction(comment_id, content)
 
 
-def _answer_trigger(gh: GitHubPort, config: Config, snap: Snapshot, comment: Comment,
+def _answer_trigger(gh: GitHubPort, config: Config, answers: Answers, comment: Comment,
                     command: Command, machine: Machine,
                     permissions: dict[str, frozenset[str]]) -> None:
-    number = snap.pull.number
     if command.kind == "rfc" and command.name == "help":
-        _reply(gh, snap, number, _marker("help", comment.id), _help_text(permissions))
+        answers.add(comment.author, _marker("help", comment.id), _help_text(permissions))
         _react_once(gh, config, comment.id, "+1")
     elif command.kind == "rfc" and command.name == "status":
         _react_once(gh, config, comment.id, "+1")
@@ -536,9 +537,10 @@ def _answer_trigger(gh: GitHubPort, config: Config, snap: Snapshot, comment: Com
         if late or final:
             why = (f"the comment period ended {iso(ends)}" if late and ends
                    else f"the RFC is {state_word(machine.state)}")
-            _reply(gh, snap, number, _marker("vote", comment.id, _short(command.line)),
-                   _quote(comment.author, command.line)
-                   + f"\nYour vote is shown in the status comment but not counted: {why}.\n")
+            answers.add(comment.author, _marker("vote", comment.id, _short(command.line)),
+                        _quote(comment.author, command.line)
+                        + f"\nYour vote is shown in the status comment but not counted: "
+                          f"{why}.\n")
         else:
             _react_once(gh, config, comment.id, "+1")
 
@@ -637,7 +639,7 @@ def _problem_comment(gh: GitHubPort, snap: Snapshot) -> None:
 
 
 def _decision_entry(ledger: Ledger, state: str) -> Entry | None:
-    for entry in reversed(ledger.entries):
+    for entry in reversed(ledger.history):
         if entry.outcome == APPLIED and entry.to_state == state and entry.from_state != state:
             return entry
     return None

@@ -148,7 +148,7 @@ def build_view(*, number: int, title: str, rfc_path: str, rfc_type: str, state: 
     history: list[dict[str, Any]] = [
         {"at": e.at.replace("T", " ").removesuffix("Z"), "by": e.by,
          "change": f"{state_word(e.from_state)} → {state_word(e.to_state)}"}
-        for e in ledger.entries if e.outcome == "applied" and e.from_state != e.to_state][-10:]
+        for e in ledger.history if e.outcome == "applied" and e.from_state != e.to_state][-10:]
     threads = [{"by": t.started_by, "excerpt": t.excerpt, "replies": t.replies}
                for t in discussion.unanswered[:MAX_THREAD_ROWS]]
     concerns: list[dict[str, Any]] = (

@@ -33,10 +33,10 @@ from bot.durations import parse_duration
 from bot.errors import CvfError
 from bot.events import utcnow
 from bot.metrics.record import RecordError
+from bot.web.feed import Feed
 
 log = logging.getLogger("cvf.api")
 STREAM_LIFETIME = 300.0  # seconds before the server ends a stream (clients reconnect)
-ALERT_INTERVAL = 15.0  # alerts read every rollup table, so check them less often than records
 
 
 def create_blueprint(config: Config, state: Any = None) -> Blueprint:
@@ -49,6 +49,7 @@ def create_blueprint(config: Config, state: Any = None) -> Blueprint:
     poll = max(0.05, parse_duration(settings["server"]["stream_poll"]).total_seconds())
     clock: Callable[[], datetime] = getattr(state, "clock", None) or utcnow
     environ = getattr(state, "env", None) or os.environ
+    feed = Feed(lambda: store_for(config), settings, poll, clock)
 
     def refuse(write: bool) -> Response | None:
         if not write and public_read:
@@ -121,7 +122,7 @@ def create_blueprint(config: Config, state: Any = None) -> Blueprint:
             return denied
         last = request.headers.get("Last-Event-ID") or request.args.get("after")
         start = int(last) if last and last.isdigit() else None
-        response = Response(_events(config, start, poll, clock), mimetype="text/event-stream")
+        response = Response(_events(config, feed, start), mimetype="text/event-stream")
         response.headers["Cache-Control"] = "no-cache"
         response.headers["X-Accel-Buffering"] = "no"
         return response
@@ -149,39 +150,43 @@ def create_blueprint(config: Config, state: Any = None) -> Blueprint:
     return blueprint
 
 
-def _events(config: Config, start: int | None, poll: float,
-            clock: Callable[[], datetime]) -> Iterator[str]:
-    """SSE frames: new executions (id = store sequence) and alerts as they start firing."""
+def _events(config: Config, feed: Feed, start: int | None) -> Iterator[str]:
+    """SSE frames: new records (id = store sequence; event = their kind) and alerts as
+    they start firing. The process's one ``Feed`` watches the store; this stream reads
+    only when the feed says it moved."""
     from bot.handlers.metrics import store_for
-    from bot.metrics.alerts import evaluate
 
     store = store_for(config)
-    settings = config.section("metrics")
+    feed.join()
     try:
         seq = store.last_seq() if start is None else start
         firing: set[str] = set()
-        yield f"retry: {int(poll * 1000)}\n\n"
+        yield f"retry: {int(feed.poll * 1000)}\n\n"
         deadline = time.monotonic() + STREAM_LIFETIME
-        next_alerts = 0.0
+        seen = -1
         while time.monotonic() < deadline:
+            now = feed.wait(seen, timeout=feed.poll)
             sent = False
-            for number, record in store.records_after(seq, limit=200):
-                kind = record.get("kind") or "execution"  # decision, approval or execution
-                yield f"id: {number}\nevent: {kind}\ndata: {json.dumps(record)}\n\n"
-                seq = number
-                sent = True
-            if time.monotonic() >= next_alerts:
-                next_alerts = time.monotonic() + ALERT_INTERVAL
-                now_firing = evaluate(store, settings, clock())
-                for alert in now_firing:
-                    if alert.key not in firing:
-                        yield f"event: alert\ndata: {json.dumps(alert.to_json())}\n\n"
+            if now.version != seen:
+                seen = now.version
+                while now.seq > seq:
+                    rows = store.records_after(seq, limit=200)
+                    if not rows:
+                        break
+                    for number, record in rows:
+                        kind = record.get("kind") or "execution"  # decision, approval, ...
+                        yield f"id: {number}\nevent: {kind}\ndata: {json.dumps(record)}\n\n"
+                        seq = number
                         sent = True
-                firing = {alert.key for alert in now_firing}
+                for alert in now.alerts:
+                    if alert["key"] not in firing:
+                        yield f"event: alert\ndata: {json.dumps(alert)}\n\n"
+                        sent = True
+                firing = {alert["key"] for alert in now.alerts}
             if not sent:
                 yield ": waiting\n\n"
-            time.sleep(poll)
     finally:
+        feed.leave()
         store.close()
 
 

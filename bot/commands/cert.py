@@ -375,7 +375,11 @@ def exam(state: CliState, login: str, level_id: str, attempt: int) -> None:
 @click.argument("answers_file", type=click.Path(dir_okay=False))
 @pass_state
 def practice(state: CliState, answers_file: str) -> None:
-    """Grade your answers to the practice paper (certification/practice/)."""
+    """Grade your answers to a level's practice paper (certification/practice/).
+
+    The answers file names the level (`level: architect`) and answers each question by
+    its letter; you see your score, the right answers and why.
+    """
     materials = _materials(state)
     root = Path(state.root)
     program = materials.program
@@ -453,8 +457,8 @@ def lint(state: CliState, key_options: tuple[str, ...], keys_dir: str | None) ->
 
     The correct option must be the longest in at most 35% of a bank's questions and sit
     in each position about equally (within 10 points of uniform); options must be
-    distinct and plausible; every objective must be examined (by questions or a rubric)
-    and taught by a lesson. The rules about the correct option need the answer key.
+    distinct and plausible; every objective must be examined (by questions or a rubric).
+    The rules about the correct option need the answer key.
     """
     materials = _materials(state)
     program = materials.program

@@ -8,8 +8,8 @@ import click
 
 # Concern modules, in the order they appear in ``cvf --help``. A module added here
 # must define ``register(cli: click.Group) -> None``.
-MODULES: tuple[str, ...] = ("rfc", "rfc_governance", "github", "cert", "routing", "metrics",
-                            "action")
+MODULES: tuple[str, ...] = ("rfc", "rfc_governance", "github", "queue", "cert", "routing",
+                            "metrics", "action")
 
 
 def register_all(cli: click.Group) -> None:

@@ -21,13 +21,14 @@ import sys
 import tempfile
 import threading
 from collections.abc import Generator, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 
+from bot.metrics.facts import check_fact, kind_of
 from bot.metrics.record import MAX_PROBLEMS, content_id, measure
 
 CHUNK = 20_000  # lines per chunk: big enough to amortise numpy calls, small enough to stream
@@ -40,7 +41,9 @@ class Parsed:
 
     ``numbers`` rows are the numeric part of ``bot.metrics.record.Measures`` in order
     (timestamp, risk, decision, success, latency, audit, needed, granted, rejected,
-    seconds to approve); column ``i`` belongs to ``ids[i]``."""
+    seconds to approve); column ``i`` belongs to ``ids[i]``. ``facts`` are the chunk's
+    decisions and approvals (``bot.metrics.facts``), which no rollup counts:
+    ``(id, kind, epoch seconds, head sha or None, JSON text)``."""
 
     ids: list[str]
     texts: list[str]
@@ -49,6 +52,7 @@ class Parsed:
     numbers: npt.NDArray[np.float64]
     duplicates: int  # ids seen twice within the chunk (the store finds the others)
     problems: list[str]
+    facts: list[tuple[str, int, float, str | None, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -58,7 +62,7 @@ class Parsed:
         pick = [i for i, w in enumerate(wanted) if w]
         return Parsed([self.ids[i] for i in pick], [self.texts[i] for i in pick],
                       [self.agents[i] for i in pick], [self.skills[i] for i in pick],
-                      self.numbers[:, pick], self.duplicates, self.problems)
+                      self.numbers[:, pick], self.duplicates, self.problems, self.facts)
 
 
 def parse_chunk(first_number: int, lines: list[str | bytes], where: str,
@@ -69,6 +73,7 @@ def parse_chunk(first_number: int, lines: list[str | bytes], where: str,
     measures: list[tuple[Any, ...]] = []
     problems: list[str] = []
     seen: set[str] = set()
+    facts: list[tuple[str, int, float, str | None, str]] = []
     duplicates = 0
     loads = orjson.loads
     for number, raw in enumerate(lines, start=first_number):
@@ -86,6 +91,16 @@ def parse_chunk(first_number: int, lines: list[str | bytes], where: str,
                 if len(problems) >= MAX_PROBLEMS:
                     break
                 continue
+        if isinstance(obj, dict) and "kind" in obj and obj["kind"] != "execution":
+            known = len(facts)
+            problem = _fact(obj, text, default_source, seen, facts)
+            if problem:
+                problems.append(f"{where}:{number}: {problem}")
+                if len(problems) >= MAX_PROBLEMS:
+                    break
+            elif len(facts) == known:
+                duplicates += 1
+            continue
         found = measure(obj)
         if isinstance(found, str):
             problems.append(f"{where}:{number}: {found}")
@@ -108,11 +123,35 @@ def parse_chunk(first_number: int, lines: list[str | bytes], where: str,
         ids.append(rid)
         texts.append(text)
         measures.append(found)
-    if problems or not measures:
+    if problems:
         return Parsed([], [], [], [], np.empty((10, 0)), duplicates, problems)
+    if not measures:
+        return Parsed([], [], [], [], np.empty((10, 0)), duplicates, problems, facts)
     agents, skills, *numbers = zip(*measures, strict=True)
     return Parsed(ids, texts, list(agents), list(skills), np.array(numbers, dtype=np.float64),
-                  duplicates, problems)
+                  duplicates, problems, facts)
+
+
+def _fact(obj: dict[str, Any], text: str, default_source: str, seen: set[str],
+          facts: list[tuple[str, int, float, str | None, str]]) -> str | None:
+    """Check a decision or approval and add it to ``facts``; the problem in words if any."""
+    kind = kind_of(obj)
+    if isinstance(kind, str):
+        return kind
+    checked = check_fact(obj, kind)
+    if isinstance(checked, str):
+        return checked
+    rid = obj.get("id")
+    if rid is None or "source" not in obj:
+        if rid is None:
+            rid = content_id(text)
+            obj = {"id": rid, **obj}
+        obj.setdefault("source", default_source)
+        text = json.dumps(obj, separators=(",", ":"))
+    if rid not in seen:
+        seen.add(rid)
+        facts.append((rid, kind, checked[0], checked[1], text))
+    return None
 
 
 def parsed_chunks(lines: Iterable[str | bytes], *, where: str, default_source: str,

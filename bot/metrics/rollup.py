@@ -8,7 +8,10 @@ chunks and whole windows, so the Python work per chunk or per report is a fixed
 number of calls: ingest writes about one row per bucket touched rather than several
 rows per record, and a report costs the same per bucket whether a bucket holds two
 records or two thousand. Any percentile is read back within 0.5% of its true value
-(a bin's geometric middle is within half a bin width of every value in it).
+(a bin's geometric middle is within half a bin width of every value in it), and
+exactly at a bin's edges: each bin keeps its smallest and largest value, so the first
+and last rank in a bin (and any rank in a bin whose values are all equal, as when
+every execution hits the same timeout) read the true value.
 
 Agents and skills are stored as small integer ids (the store's ``dims`` table), so
 entries are fixed-width and a bucket never repeats a name.
@@ -41,12 +44,14 @@ class Section:
     """One packed column: entries of an int64 key and ``width`` float64 values.
 
     Values are summed when buckets merge, except the columns in ``max_cols`` (a latest
-    timestamp), which keep the largest. Counts are exact in float64 up to 2**53.
+    timestamp, a bin's largest value), which keep the largest, and those in
+    ``min_cols``, which keep the smallest. Counts are exact in float64 up to 2**53.
     """
 
     name: str
     width: int
     max_cols: tuple[int, ...] = ()
+    min_cols: tuple[int, ...] = ()
 
     @property
     def dtype(self) -> np.dtype[Any]:
@@ -59,8 +64,9 @@ MAIN = Section("main", 7)
 AGENTS = Section("agents", 4, max_cols=(3,))
 # skills: key skill id*4+risk; n, errors, latency sum
 SKILLS = Section("skills", 3)
-LATENCY = Section("latency", 1)  # key: bin of latency_ms
-APPROVAL = Section("approval", 1)  # key: bin of seconds from request to grant
+# histograms: key bin; count, smallest and largest value in the bin
+LATENCY = Section("latency", 3, max_cols=(2,), min_cols=(1,))  # bins of latency_ms
+APPROVAL = Section("approval", 3, max_cols=(2,), min_cols=(1,))  # seconds to grant
 SECTIONS: tuple[Section, ...] = (MAIN, AGENTS, SKILLS, LATENCY, APPROVAL)
 
 
@@ -106,6 +112,8 @@ def group(section: Section, bucket: Ints, key: Ints, vals: Floats) -> Table:
     sums = np.add.reduceat(vals, starts, axis=0)
     for col in section.max_cols:
         sums[:, col] = np.maximum.reduceat(vals[:, col], starts)
+    for col in section.min_cols:
+        sums[:, col] = np.minimum.reduceat(vals[:, col], starts)
     return Table(bucket[starts], key[starts], sums)
 
 
@@ -179,9 +187,11 @@ class Columns:
                           np.column_stack((ones, err, self.latency, self.ts))),
             SKILLS: group(SKILLS, self.minute, self.skill * 4 + self.risk,
                           np.column_stack((ones, err, self.latency))),
-            LATENCY: group(LATENCY, self.minute, bins_of(self.latency), ones[:, None]),
+            LATENCY: group(LATENCY, self.minute, bins_of(self.latency),
+                           np.column_stack((ones, self.latency, self.latency))),
             APPROVAL: group(APPROVAL, self.minute[timed], bins_of(self.approve_seconds[timed]),
-                            ones[timed][:, None]),
+                            np.column_stack((ones[timed], self.approve_seconds[timed],
+                                             self.approve_seconds[timed]))),
         }
 
 
@@ -215,8 +225,8 @@ class Rollup:
 
     def percentiles(self, section: Section, ps: Sequence[float]) -> list[float | None]:
         """Nearest-rank percentiles of a histogram section (``None`` when it is empty)."""
-        bins, counts = _dense_sums(section, self.tables[section])
-        return percentiles(bins, counts[:, 0], ps)
+        bins, sums = _dense_sums(section, self.tables[section])
+        return percentiles(bins, sums[:, 0], ps, lows=sums[:, 1], highs=sums[:, 2])
 
     def series(self, step: int, first: int, count: int) -> dict[str, list[float]]:
         """Per step from ``first``: executions, errors, latency sum, high-risk executions."""
@@ -234,8 +244,14 @@ class Rollup:
                 "latency": per_slot(vals[:, 2]), "high_n": per_slot(vals[:, 0] * high)}
 
 
-def percentiles(bins: Ints, counts: Floats, ps: Sequence[float]) -> list[float | None]:
-    """Nearest-rank percentiles from sorted bins and their counts."""
+def percentiles(bins: Ints, counts: Floats, ps: Sequence[float], *,
+                lows: Floats | None = None, highs: Floats | None = None
+                ) -> list[float | None]:
+    """Nearest-rank percentiles from sorted bins and their counts.
+
+    With each bin's smallest and largest value (``lows``, ``highs``), a rank that is a
+    bin's first or last reads that value exactly, and a rank inside reads the bin's
+    middle kept within them."""
     total = float(counts.sum()) if len(counts) else 0.0
     if total <= 0:
         return [None for _ in ps]
@@ -244,7 +260,17 @@ def percentiles(bins: Ints, counts: Floats, ps: Sequence[float]) -> list[float |
     for p in ps:
         rank = max(1, math.ceil(p / 100.0 * total))
         at = min(int(np.searchsorted(running, rank - 0.5)), len(bins) - 1)
-        out.append(bin_value(int(bins[at])))
+        value = bin_value(int(bins[at]))
+        if lows is not None and highs is not None:
+            low, high = float(lows[at]), float(highs[at])
+            before = float(running[at - 1]) if at else 0.0
+            if rank - before <= 1:
+                value = low
+            elif rank >= float(running[at]):
+                value = high
+            else:
+                value = min(max(value, low), high)
+        out.append(value)
     return out
 
 
@@ -272,8 +298,11 @@ def _dense_sums(section: Section, table: Table) -> tuple[Ints, Floats]:
     sums = np.empty((size, section.width))
     for col in range(section.width):
         if col in section.max_cols:
-            sums[:, col] = 0.0
+            sums[:, col] = -np.inf if section.min_cols else 0.0
             np.maximum.at(sums[:, col], index, table.vals[:, col])
+        elif col in section.min_cols:
+            sums[:, col] = np.inf
+            np.minimum.at(sums[:, col], index, table.vals[:, col])
         else:
             sums[:, col] = np.bincount(index, weights=table.vals[:, col], minlength=size)
     present = np.bincount(index, minlength=size) > 0

@@ -31,8 +31,9 @@ import numpy as np
 import orjson
 
 from bot.errors import InputError
+from bot.metrics.facts import KINDS, check_any, is_old_gate_record, reclassify
 from bot.metrics.ingest import Parsed, parsed_chunks
-from bot.metrics.record import MAX_PROBLEMS, ExecutionMetric, RecordError, check
+from bot.metrics.record import MAX_PROBLEMS, ExecutionMetric, RecordError, parse_time
 from bot.metrics.rollup import (
     SECTIONS,
     Columns,
@@ -91,9 +92,24 @@ _V2 = """
     DROP TABLE roll_skill;
     DROP TABLE roll_hist;
 """
+# Version 3: three record kinds. The table holds executions, routing decisions and
+# approvals (``kind`` 0, 1, 2: ``bot.metrics.facts``); only executions enter the rollups.
+# Decisions and approvals are few (one per pull request head and event), so they are read
+# raw through a partial index that executions never touch; ``subject`` is their head sha.
+# Routing-gate and review records that earlier versions stored as executions are
+# re-classified (see ``SqliteStore._reclassify``) and the rollups rebuilt without them;
+# histogram bins also keep their smallest and largest value from this version on.
+_V3 = """
+    ALTER TABLE executions RENAME TO records;
+    ALTER TABLE records ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE records ADD COLUMN subject TEXT;
+    CREATE INDEX records_facts ON records (kind, ts) WHERE kind != 0;
+    CREATE INDEX records_subject ON records (subject) WHERE subject IS NOT NULL;
+"""
 # The schema only moves forward; each entry runs once, in order, in a transaction.
-MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, _V2))
-REBUILDS = frozenset({2})  # versions after which the rollups are recomputed from the records
+MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, _V2), (3, _V3))
+REBUILDS = frozenset({2, 3})  # versions after which the rollups are recomputed from the records
+RECLASSIFY = 3  # the version that re-classifies earlier routing-gate records
 
 _ROWS_OF_KEYS = ("SELECT bucket, main, agents, skills, latency, approval FROM rollups "
                  "WHERE key IN (SELECT value FROM json_each(?))")
@@ -133,7 +149,12 @@ class IngestResult:
 
 
 class MetricsStore(Protocol):
-    """What producers and readers of execution records may rely on."""
+    """What producers and readers of records may rely on.
+
+    Three kinds of record share one sequence (``bot.metrics.facts``): executions (the
+    rollups count them), decisions and approvals (read raw: ``facts``, ``facts_about``).
+    ``add_many``/``ingest_lines`` take any mix; a record without ``kind`` is an execution.
+    ``export_jsonl``, ``records_after`` and ``bodies_after`` give every kind."""
 
     def add_many(self, records: Iterable[ExecutionMetric | dict[str, Any]], *,
                  default_source: str = "api") -> IngestResult: ...
@@ -144,6 +165,11 @@ class MetricsStore(Protocol):
     def records_after(self, seq: int, limit: int = 100) -> list[tuple[int, dict[str, Any]]]: ...
     def bodies_after(self, seq: int) -> Iterator[tuple[int, float, str]]: ...
     def last_seq(self) -> int: ...
+    def count(self, kind: str | None = None) -> int: ...
+    def facts(self, kind: str, since: float | None = None,
+              until: float | None = None) -> list[dict[str, Any]]: ...
+    def facts_about(self, head_sha: str) -> list[dict[str, Any]]: ...
+    def recent_executions(self, since: float, until: float) -> Iterator[dict[str, Any]]: ...
     def rollup(self, pieces: Sequence[Piece], *, main_only: bool = False) -> Rollup: ...
     def agents_last_seen(self, since: float) -> dict[str, float]: ...
     def get_meta(self, key: str) -> str | None: ...
@@ -216,22 +242,49 @@ class SqliteStore:
             raise InputError(f"the metrics store has schema version {current}, this cvf "
                              f"knows up to {latest}", where=self.path,
                              hint="upgrade cvf-governance")
-        for version, script in MIGRATIONS:
-            if version <= current:
-                continue
-            with self.transaction():
+        pending = [(version, script) for version, script in MIGRATIONS if version > current]
+        if not pending:
+            return
+        with self.transaction():  # all or nothing: a failed step leaves the old store
+            for version, script in pending:
                 for statement in script.split(";"):
                     if statement.strip():
                         self.db.execute(statement)
-                if version in REBUILDS:
-                    self._rebuild_rollups()
+                if version == RECLASSIFY and current > 0:
+                    self._reclassify()
                 self.db.execute("INSERT INTO schema_migrations VALUES (?, ?)",
                                 (version, datetime.now(UTC).isoformat()))
+            if current > 0 and any(version in REBUILDS for version, _ in pending):
+                self._rebuild_rollups()
+
+    def _reclassify(self) -> None:
+        """Earlier versions stored the routing gate's decisions and the reviews as
+        executions: make each the decision or approval it was (keeping its id and the old
+        record under ``migrated_from``), adding the approvals they witnessed."""
+        rows = self.db.execute("SELECT seq, body FROM records WHERE id LIKE 'routing-%' "
+                               "OR id LIKE 'gh-review-%'").fetchall()
+        for seq, body in rows:
+            old = json.loads(body)
+            if not is_old_gate_record(str(old.get("id", ""))) or "kind" in old:
+                continue
+            first, *derived = reclassify(old)
+            self.db.execute("UPDATE records SET kind = ?, subject = ?, body = ? WHERE seq = ?",
+                            (KINDS[first["kind"]], first.get("head_sha"),
+                             json.dumps(first, separators=(",", ":")), seq))
+            for extra in derived:
+                moment = parse_time(extra["timestamp"])
+                assert moment is not None  # made from a valid record
+                self.db.execute("INSERT OR IGNORE INTO records (id, ts, body, kind, subject) "
+                                "VALUES (?, ?, ?, ?, ?)",
+                                (extra["id"], moment.timestamp(),
+                                 json.dumps(extra, separators=(",", ":")),
+                                 KINDS[extra["kind"]], extra.get("head_sha")))
 
     def _rebuild_rollups(self) -> None:
         """Fold every stored record again (the raw records are the source of truth)."""
         self.db.execute("DELETE FROM rollups")
-        bodies = (body for (body,) in self.db.execute("SELECT body FROM executions ORDER BY seq"))
+        bodies = (body for (body,) in self.db.execute(
+            "SELECT body FROM records WHERE kind = 0 ORDER BY seq"))
         for parsed in parsed_chunks(bodies, where="stored record", default_source="unknown"):
             if parsed.problems:  # only a store edited by hand could get here
                 raise RecordError(parsed.problems)
@@ -258,12 +311,13 @@ class SqliteStore:
     # -- writing ------------------------------------------------------------------
     def add_many(self, records: Iterable[ExecutionMetric | dict[str, Any]], *,
                  default_source: str = "api") -> IngestResult:
-        """Store records (dataclasses or decoded JSON) in one transaction; all or nothing."""
+        """Store records of any kind (executions as dataclasses or decoded JSON, decisions
+        and approvals as decoded JSON) in one transaction; all or nothing."""
         objs: list[dict[str, Any]] = []
         problems: list[str] = []
         for index, record in enumerate(records, start=1):
             obj = record.to_json() if isinstance(record, ExecutionMetric) else record
-            problem = check(obj)
+            problem = check_any(obj)
             if problem:
                 problems.append(f"record {index}: {problem}")
                 if len(problems) >= MAX_PROBLEMS:
@@ -296,7 +350,7 @@ class SqliteStore:
                         continue  # only looking for more problems now
                     fresh = self._write_chunk(parsed)
                     added += fresh
-                    duplicates += parsed.duplicates + len(parsed) - fresh
+                    duplicates += parsed.duplicates + len(parsed) + len(parsed.facts) - fresh
             finally:
                 chunks.close()  # stops the worker processes of a big input
             if problems:
@@ -307,18 +361,26 @@ class SqliteStore:
         """Insert a chunk's records that are new and fold them into the rollups; returns
         how many were new."""
         db = self.db
+        facts = 0
+        if parsed.facts:
+            before = db.total_changes
+            db.executemany("INSERT OR IGNORE INTO records (id, kind, ts, subject, body) "
+                           "VALUES (?, ?, ?, ?, ?)", parsed.facts)
+            facts = db.total_changes - before
+        if not len(parsed):
+            return facts
         before = db.total_changes
-        db.executemany("INSERT OR IGNORE INTO executions (id, ts, body) VALUES (?, ?, ?)",
+        db.executemany("INSERT OR IGNORE INTO records (id, ts, body) VALUES (?, ?, ?)",
                        zip(parsed.ids, parsed.numbers[0].tolist(), parsed.texts, strict=True))
         fresh = db.total_changes - before
         if fresh < len(parsed):  # some ids were stored before: fold only the new ones
             # New rows take the next sequence numbers, so they are the last ``fresh`` ones.
             new_ids = {rid for (rid,) in db.execute(
-                "SELECT id FROM executions ORDER BY seq DESC LIMIT ?", (fresh,))}
+                "SELECT id FROM records ORDER BY seq DESC LIMIT ?", (fresh,))}
             parsed = parsed.keep([rid in new_ids for rid in parsed.ids])
         if len(parsed):
             self._fold(parsed)
-        return fresh
+        return fresh + facts
 
     def _fold(self, parsed: Parsed) -> None:
         """Add the records' numbers to their minute, hour and day rows."""
@@ -397,28 +459,58 @@ class SqliteStore:
         hi = until.timestamp() if until else float("inf")
         count = 0
         cursor = self.db.execute(
-            "SELECT body FROM executions WHERE ts >= ? AND ts < ? ORDER BY ts, seq", (lo, hi))
+            "SELECT body FROM records WHERE ts >= ? AND ts < ? ORDER BY ts, seq", (lo, hi))
         for (body,) in cursor:
             out.write(body + "\n")
             count += 1
         return count
 
     def records_after(self, seq: int, limit: int = 100) -> list[tuple[int, dict[str, Any]]]:
-        rows = self.db.execute("SELECT seq, body FROM executions WHERE seq > ? ORDER BY seq "
+        """Records of every kind stored after ``seq`` (decisions and approvals carry
+        ``kind``; executions may not)."""
+        rows = self.db.execute("SELECT seq, body FROM records WHERE seq > ? ORDER BY seq "
                                "LIMIT ?", (seq, limit)).fetchall()
         return [(int(s), json.loads(body)) for s, body in rows]
 
     def bodies_after(self, seq: int) -> Iterator[tuple[int, float, str]]:
         """``(seq, timestamp, JSON text)`` of records stored after ``seq``, in that order."""
-        yield from self.db.execute("SELECT seq, ts, body FROM executions WHERE seq > ? "
+        yield from self.db.execute("SELECT seq, ts, body FROM records WHERE seq > ? "
                                    "ORDER BY seq", (seq,))
 
     def last_seq(self) -> int:
-        row = self.db.execute("SELECT MAX(seq) FROM executions").fetchone()
+        row = self.db.execute("SELECT MAX(seq) FROM records").fetchone()
         return int(row[0] or 0)
 
-    def count(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM executions").fetchone()[0])
+    def count(self, kind: str | None = None) -> int:
+        """Stored records, of one kind (``execution``, ``decision``, ``approval``) or all."""
+        if kind is None:
+            return int(self.db.execute("SELECT COUNT(*) FROM records").fetchone()[0])
+        return int(self.db.execute("SELECT COUNT(*) FROM records WHERE kind = ?",
+                                   (KINDS[kind],)).fetchone()[0])
+
+    def facts(self, kind: str, since: float | None = None,
+              until: float | None = None) -> list[dict[str, Any]]:
+        """Decisions or approvals (``kind``) with a timestamp in ``[since, until)`` (epoch s),
+        oldest first. They are few (one per pull request head and event), so read raw."""
+        if KINDS.get(kind, 0) == 0:
+            raise ValueError(f"facts are decisions or approvals, not {kind!r}")
+        lo = float("-inf") if since is None else since
+        hi = float("inf") if until is None else until
+        return [json.loads(body) for (body,) in self.db.execute(
+            "SELECT body FROM records WHERE kind = ? AND ts >= ? AND ts < ? ORDER BY ts, seq",
+            (KINDS[kind], lo, hi))]
+
+    def facts_about(self, head_sha: str) -> list[dict[str, Any]]:
+        """Decisions and approvals recorded for one pull request head, oldest first."""
+        return [json.loads(body) for (body,) in self.db.execute(
+            "SELECT body FROM records WHERE subject = ? ORDER BY ts, seq", (head_sha,))]
+
+    def recent_executions(self, since: float, until: float) -> Iterator[dict[str, Any]]:
+        """Executions in ``[since, until)``, newest first, for drill-downs that stop early
+        (a scan backwards from the newest row: cheap for recent windows)."""
+        for (body,) in self.db.execute("SELECT body FROM records WHERE kind = 0 AND ts >= ? "
+                                       "AND ts < ? ORDER BY seq DESC", (since, until)):
+            yield json.loads(body)
 
     # -- rollups ------------------------------------------------------------------
     def rollup(self, pieces: Sequence[Piece], *, main_only: bool = False) -> Rollup:

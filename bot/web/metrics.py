@@ -4,8 +4,9 @@
 - ``GET /api/metrics?period=24h`` (or ``since``/``until``): the dashboard view as JSON.
 - ``GET /dashboard?period=24h``: the same HTML page ``cvf metrics report --format html``
   writes, plus a live feed.
-- ``GET /api/metrics/stream``: Server-Sent Events, ``execution`` for each new record and
-  ``alert`` when an alert starts firing; resumes from ``Last-Event-ID``.
+- ``GET /api/metrics/stream``: Server-Sent Events, one per new record named by its kind
+  (``execution``, ``decision``, ``approval``) and ``alert`` when an alert starts firing;
+  resumes from ``Last-Event-ID``.
 
 Reads need the token too unless ``metrics.server.public_read`` is set. The token comes
 from the environment variable named by ``server.api_token_env``; without it the API
@@ -158,7 +159,8 @@ def _events(config: Config, start: int | None, poll: float,
         while time.monotonic() < deadline:
             sent = False
             for number, record in store.records_after(seq, limit=200):
-                yield f"id: {number}\nevent: execution\ndata: {json.dumps(record)}\n\n"
+                kind = record.get("kind") or "execution"  # decision, approval or execution
+                yield f"id: {number}\nevent: {kind}\ndata: {json.dumps(record)}\n\n"
                 seq = number
                 sent = True
             if time.monotonic() >= next_alerts:

@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+
 def binaries() -> Path | None:
     """pg_ctl's folder: on PATH, or Debian's /usr/lib/postgresql/<version>/bin (newest)."""
     found = shutil.which("pg_ctl")

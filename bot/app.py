@@ -151,6 +151,7 @@ def _log_line(headers: dict[str, str], *, status: int, outcome: str, started: fl
         "repo": repo, "status": status, "outcome": outcome, "handlers": handlers or [],
         "api_calls": stats.requests if stats else 0, "writes": stats.writes if stats else 0,
         "retries": stats.retries if stats else 0,
+        "points": stats.points if stats else 0, "not_modified": stats.not_modified if stats else 0,
         "ms": round((time.perf_counter() - started) * 1000, 1)}
     if outputs:
         line["outputs"] = outputs

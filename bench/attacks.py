@@ -151,7 +151,7 @@ def flood(count: int = 10_000) -> None:
         took = time.perf_counter() - started
         writes = len(stage.sim.writes())
         body = stage.status(n)
-        answers = sum("mallory: in response to" in b for b in stage.bot_comments(n))
+        answers = sum("@mallory:" in b for b in stage.bot_comments(n))
         stage.sim.reset_log()
         started = time.perf_counter()
         committee = stage.say(n, "alice", "/rfc concern naming")[0]

@@ -22,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from bot.github.port import Comment, GitHubPort
-from bot.markdown import escape_md
+from bot.markdown import mention
 
 BUDGET = 5  # answer comments per person per thread
 QUOTED = 10  # commands answered in one comment
@@ -48,9 +48,7 @@ class Answers:
     number: int
     comments: list[Comment]
     own: list[Comment]  # the bot's own comments in the thread
-    footer: str = ""  # appended once to a comment answering a malformed command
     due: dict[str, list[_Due]] = field(default_factory=dict)
-    footers: set[str] = field(default_factory=set)
     written: int = 0
 
     def __post_init__(self) -> None:
@@ -66,13 +64,11 @@ class Answers:
     def answered(self, marker: str) -> bool:
         return marker in self.marks
 
-    def add(self, author: str, marker: str, text: str, *, with_footer: bool = False) -> None:
+    def add(self, author: str, marker: str, text: str) -> None:
         """Queue an answer to ``author`` (nothing if ``marker`` was answered already)."""
         if self.answered(marker) or any(d.marker == marker for d in self.due.get(author, [])):
             return
         self.due.setdefault(author, []).append(_Due(marker, text))
-        if with_footer:
-            self.footers.add(author)
 
     def flush(self) -> None:
         """One comment per person with answers due, or their one summary, or nothing."""
@@ -83,19 +79,19 @@ class Answers:
                     self._write(marker, self._summary(author, len(items)))
                 continue
             shown, rest = items[:QUOTED], len(items) - QUOTED
-            markers = "\n".join(d.marker for d in shown[1:])
-            text = "\n---\n\n".join(d.text for d in shown)
+            # Every answered command's marker is in the comment, so none is answered twice.
+            missing = [d.marker for d in shown if d.marker not in d.text]
+            text = "\n".join(missing) + ("\n" if missing else "")
+            text += "\n\n---\n\n".join(d.text.strip("\n") for d in shown) + "\n"
             if rest > 0:
                 text += (f"\n{rest} more of your commands here were not done either; "
                          "they are not quoted one by one.\n")
-            if author in self.footers and self.footer:
-                text += "\n" + self.footer
-            self._write(shown[0].marker, (markers + "\n" if markers else "") + text)
+            self._write(shown[0].marker, text)
             self.used[author.lower()] += 1
         self.due.clear()
 
     def _summary(self, author: str, count: int) -> str:
-        return (f"{escape_md(author)}: this bot has answered you {BUDGET} times on this pull "
+        return (f"{mention(author)}: this bot has answered you {BUDGET} times on this pull "
                 f"request, so it stops answering your commands one by one here "
                 f"({count} more were not done just now). Commands you may not use are "
                 "still refused and recorded; `/rfc help` lists who may use which, and the "
@@ -104,7 +100,8 @@ class Answers:
     def _write(self, marker: str, text: str) -> None:
         # Posted as a sticky comment: two workers answering the same command at once
         # (GitHub redelivering while the first is still busy) converge on one comment.
-        self.gh.upsert_sticky_comment(self.number, marker, f"{marker}\n{text}")
+        body = text if text.startswith(marker) else f"{marker}\n{text}"
+        self.gh.upsert_sticky_comment(self.number, marker, body)
         self.marks.add(marker)
         self.marks.update(_MARK.findall(text))
         self.written += 1

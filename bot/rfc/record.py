@@ -98,6 +98,7 @@ class Base:
     state: str = DRAFT
     period_ends: str | None = None
     concerns: dict[str, bool] = field(default_factory=dict)  # name -> resolved?
+    raisers: dict[str, str] = field(default_factory=dict)  # concern name -> who raised it
     late: list[str] = field(default_factory=list)  # concerns raised after the period
     through: tuple[str, int] | None = None  # (at, comment id) of the newest command folded
     marks: list[Entry] = field(default_factory=list)  # first open, last move into each state
@@ -116,7 +117,8 @@ class Base:
         if self.period_ends:
             data["ends"] = self.period_ends
         if self.concerns:
-            data["concerns"] = [[name, int(done)] for name, done in self.concerns.items()]
+            data["concerns"] = [[name, int(done), self.raisers.get(name, "")]
+                                for name, done in self.concerns.items()]
         if self.late:
             data["late"] = self.late
         if self.through:
@@ -128,7 +130,9 @@ class Base:
         through = raw.get("through")
         return cls(state=str(raw.get("state") or DRAFT),
                    period_ends=str(raw["ends"]) if raw.get("ends") else None,
-                   concerns={str(n): bool(d) for n, d in raw.get("concerns") or []},  # type: ignore[attr-defined]
+                   concerns={str(c[0]): bool(c[1]) for c in raw.get("concerns") or []},  # type: ignore[attr-defined]
+                   raisers={str(c[0]): str(c[2]) for c in raw.get("concerns") or []  # type: ignore[attr-defined]
+                            if len(c) > 2 and c[2]},
                    late=[str(n) for n in raw.get("late") or []],  # type: ignore[attr-defined]
                    through=(str(through[0]), int(through[1]))  # type: ignore[index]
                    if through else None,
@@ -212,6 +216,9 @@ def _fold_into(base: Base, entry: Entry) -> None:
     resolved = [name for name, done in machine.concerns.items() if done]
     drop = set(resolved[:max(0, len(resolved) - KEEP_RESOLVED)])
     base.concerns = {n: d for n, d in machine.concerns.items() if n not in drop}
+    if entry.command == "concern" and not entry.late:
+        base.raisers[entry.argument] = entry.by
+    base.raisers = {n: who for n, who in base.raisers.items() if n in base.concerns}
     base.late = sorted(late)
     if entry.from_state != entry.to_state:
         # At most one mark per state (the last move into it) plus the first `open`.
@@ -361,9 +368,12 @@ def replay(ledger: Ledger, pending: Iterable[Pending], *, now: datetime,
 
 
 def deciders(ledger: Ledger, to_state: str) -> list[str]:
-    """Who moved the RFC into ``to_state`` (the last time it happened)."""
+    """Who decided the move into ``to_state`` (the last time it happened): the binding
+    voters and the committee member who recorded it, as the front matter's ``deciders``."""
     for entry in reversed(ledger.history):
         if entry.outcome == APPLIED and entry.to_state == to_state and entry.from_state != to_state:
+            if entry.deciders:
+                return list(entry.deciders)
             return [entry.by] if entry.by != BOT else []
     return []
 

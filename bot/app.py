@@ -123,9 +123,9 @@ def create_app(config: Config | None = None, *, github_factory: GitHubFactory | 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
         # Whatever escapes a view (a bug, a library's surprise) still answers JSON with a
-        # log line, never Flask's HTML page; HTTP errors keep their own status.
+        # log line, never Flask's HTML page; HTTP errors (404, redirects) stay as they are.
         if isinstance(exc, HTTPException):
-            return _json(exc.code or 500, {"error": exc.description or exc.name})
+            return exc  # type: ignore[return-value]
         log.exception(json.dumps({"path": request.path, "status": 500,
                                   "outcome": "unexpected", "error": type(exc).__name__}))
         return _json(500, {"error": "internal error; see the bot's log"})

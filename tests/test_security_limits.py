@@ -182,3 +182,20 @@ def test_many_values_without_aliases_are_not_blamed_on_aliases() -> None:
         load_located(text, source=".github/cvf.yml")
     assert "has more than 100,000 values" in str(caught.value)
     assert "alias" not in str(caught.value)
+
+
+def test_an_unexpected_error_answers_json_with_a_log_line(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="cvf")
+    app = create_app(parse_config(""), github_factory=lambda *a, **k: FakeGitHub(),
+                     router=Router(), env={"CVF_WEBHOOK_SECRET": SECRET})
+
+    def boom() -> str:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    app.add_url_rule("/boom", view_func=boom)
+    answer = app.test_client().get("/boom")
+    assert (answer.status_code, answer.mimetype) == (500, "application/json")
+    assert answer.get_json() == {"error": "internal error; see the bot's log"}
+    assert any(line.get("outcome") == "unexpected" for line in _json_lines(caplog))
+    assert app.test_client().get("/nowhere").status_code == 404

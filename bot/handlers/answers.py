@@ -27,7 +27,7 @@ from bot.markdown import mention
 BUDGET = 5  # answer comments per person per thread
 QUOTED = 10  # commands answered in one comment
 _MARK = re.compile(r"<!-- cvf:[a-z-]+:[^>]*-->")
-_ANSWER_OF = re.compile(r"<!-- cvf:rfc-(?:reply|help|vote):(\d+)[:\s]")
+_ANSWER_OF = re.compile(r"<!-- cvf:rfc-(?:reply|help|vote|not-rfc):(\d+)[:\s]")
 
 
 def quiet_marker(login: str) -> str:

@@ -630,16 +630,17 @@ def _answer_non_rfc(gh: GitHubPort, config: Config, number: int, trigger: int) -
     if not commands:
         return
     marker = _marker("not-rfc", comment.id)
-    if any(marker in c.body for c in comments if is_self(c.author, config)):
-        return
     directory = config.rfc["directory"]
-    gh.create_comment(number, reply_body(
+    # Within the person's budget of answers, like every answer on an RFC.
+    answers = Answers(gh, number, comments, _own_comments(comments, config))
+    answers.add(comment.author, marker, reply_body(
         marker, comment.author, md("not done: this pull request changes no RFC file under {}, "
                                    "so RFC commands do not apply here.",
                                    code(f"{directory}/")),
         quote=commands[0].line, url=comment.html_url,
         instead=md("add or change one RFC file under {} in this pull request, or open a "
                    "new one for the RFC.", code(f"{directory}/"))))
+    answers.flush()
 
 
 def reminder_mentions(committee: Committee, not_voted: Iterable[str]) -> str:

@@ -2,7 +2,7 @@
 
     python bench/attacks.py                    # every attack
     python bench/attacks.py serving            # only the slow clients and open streams
-    python bench/attacks.py serving --worker-class gthread   # the old serving design
+    python bench/attacks.py serving --worker-class gthread --threads 8   # the old design
 
 1. flood    10,000 refused `/rfc` commands from one person, one delivery, through the
             webhook app and the GitHub simulator: status comment size, answers, writes.
@@ -50,7 +50,7 @@ DEEP = 100_000
 
 # -- gunicorn with the simulator ----------------------------------------------------------
 @contextmanager
-def served(worker_class: str | None = None) -> Iterator[int]:
+def served(worker_class: str | None = None, threads: int | None = None) -> Iterator[int]:
     """gunicorn with the production config (optionally another worker class) in front of
     the GitHub simulator in its own process (seeded like bench/load.py); yields the port."""
     ctx = mp.get_context("spawn")
@@ -60,7 +60,8 @@ def served(worker_class: str | None = None) -> Iterator[int]:
     sim.start()
     sim_port = port_out.get(timeout=60)
     try:
-        with Gunicorn(f"http://127.0.0.1:{sim_port}", worker_class=worker_class) as bot:
+        with Gunicorn(f"http://127.0.0.1:{sim_port}", worker_class=worker_class,
+                      threads=threads) as bot:
             yield bot.port
     finally:
         commands.put("stop")
@@ -72,9 +73,10 @@ def mix(count: int, seed: int) -> list[tuple[str, bytes]]:
     return load.deliveries(count, 50, seed)
 
 
-def serving(worker_class: str | None) -> None:
-    name = worker_class or "bot/gunicorn_conf.py"
-    with served(worker_class) as port:
+def serving(worker_class: str | None, threads: int | None) -> None:
+    name = (f"{worker_class}" + (f" x {threads} threads" if threads else "")
+            if worker_class else "bot/gunicorn_conf.py")
+    with served(worker_class, threads) as port:
         burst(port, mix(50, 3))  # warm up
         base = burst(port, mix(BURST, 7))
         attack = Attackers(port, slow=SLOW_CLIENTS, streams=STREAMS)
@@ -156,7 +158,8 @@ def flood(count: int = 10_000) -> None:
         started = time.perf_counter()
         committee = stage.say(n, "alice", "/rfc concern naming")[0]
         took_after = time.perf_counter() - started
-        ok = "naming: blocking" in stage.status(n) and stage.bot_reactions(committee)
+        ok = "naming (raised by alice): blocking" in stage.status(n) \
+            and stage.bot_reactions(committee)
         print(f"1 flood    {count:,} refused commands from one person in one delivery: "
               f"{status} in {took:.1f} s, {writes} GitHub writes, {answers} answer comment(s); "
               f"status comment {len(body):,} chars (ledger {len(Ledger.decode(body).encode()):,}"
@@ -199,7 +202,7 @@ def config() -> None:
 
 ATTACKS: dict[str, Callable[[argparse.Namespace], object]] = {
     "flood": lambda a: flood(), "deep": lambda a: deep(),
-    "serving": lambda a: serving(a.worker_class), "zero": lambda a: zero(),
+    "serving": lambda a: serving(a.worker_class, a.threads), "zero": lambda a: zero(),
     "config": lambda a: config()}
 
 
@@ -209,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"which attacks: {', '.join(ATTACKS)} (default: all)")
     parser.add_argument("--worker-class", default=None,
                         help="serve with this gunicorn worker class instead of the config's "
-                             "(gthread: the design before issue #14)")
+                             "(`--worker-class gthread --threads 8`: the design before #14)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads per worker (gthread only)")
     args = parser.parse_args(argv)
     for name in args.attacks or list(ATTACKS):
         ATTACKS[name](args)

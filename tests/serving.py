@@ -38,7 +38,7 @@ class Gunicorn:
     """``with Gunicorn(api_url) as bot: bot.port`` — the README's production command."""
 
     def __init__(self, api_url: str, *, worker_class: str | None = None,
-                 workers: int = 2) -> None:
+                 workers: int = 2, threads: int | None = None) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="cvf-gunicorn-"))
         self.log_path = self.workdir / "gunicorn.log"
         self.env = {**os.environ, "GITHUB_API_URL": api_url, "GITHUB_TOKEN": TOKEN,
@@ -50,6 +50,8 @@ class Gunicorn:
                         "--workers", str(workers), "--bind", "127.0.0.1:0"]
         if worker_class:
             self.command += ["--worker-class", worker_class]
+        if threads:
+            self.command += ["--threads", str(threads)]
         self.command.append("bot.app:create_app()")
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None

@@ -1,9 +1,12 @@
 """One person's flood of commands cannot break an RFC for others (issue #14).
 
 The webhook app under a real WSGI server, real PyGithub over HTTP to the GitHub
-simulator: 10,000 refused commands from one non-member (long concerns and plain
-accepts) are answered within a small budget, the status comment stays far below
-GitHub's 65,536-character limit, and the committee goes on deciding the RFC.
+simulator: 1,000 refused commands from one non-member (long concerns and plain
+accepts; before the fix about 305 froze the RFC) are answered within a small budget, the
+status comment stays far below GitHub's 65,536-character limit, and the committee goes
+on deciding the RFC. The same at 10,000 commands: the core test in
+tests/test_rfc_ledger_bounds.py, and through the app ``python bench/attacks.py flood``
+(every sync lists every comment, 100 pages at 10,000, too slow for the suite).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from tests.test_rfc_e2e import Stage
 
 pytestmark = pytest.mark.e2e
 
-FLOOD = 10_000
+FLOOD = 1_000
 LONG = "x" * 180
 
 
@@ -54,7 +57,8 @@ def test_ten_thousand_refused_commands_leave_the_rfc_working(stage: Stage) -> No
     assert len(ledger.encode()) <= LEDGER_BUDGET
     assert ledger.base.folded >= FLOOD - 60
     # One coalesced answer, not 10,000; a few writes in all (status, label, answer).
-    assert len(_to(stage, n, "mallory")) == 1
+    (answer,) = _to(stage, n, "mallory")
+    assert f"{FLOOD - 10} more of your commands here were not done either" in answer
     assert writes <= 6, [(w.method, w.path) for w in stage.sim.writes()]
     # The committee still decides.
     for user, content in (("alice", "+1"), ("bob", "+1"), ("carol", "+1")):

@@ -11,12 +11,11 @@ tests/test_rfc_ledger_bounds.py, and through the app ``python bench/attacks.py f
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from bot.handlers.answers import BUDGET, quiet_marker
 from bot.rfc.record import LEDGER_BUDGET, Ledger
+from tests import test_rfc_e2e
 from tests.test_rfc_e2e import Stage
 
 pytestmark = pytest.mark.e2e
@@ -25,13 +24,7 @@ FLOOD = 1_000
 LONG = "x" * 180
 
 
-@pytest.fixture
-def stage() -> Iterator[Stage]:
-    s = Stage()
-    try:
-        yield s
-    finally:
-        s.close()
+stage = test_rfc_e2e.stage  # the same fixture: the simulator and the bot on a stage
 
 
 def _to(stage: Stage, number: int, login: str) -> list[str]:

@@ -10,12 +10,16 @@ the full attack (a burst of 200) come from ``python bench/attacks.py serving``.
 
 from __future__ import annotations
 
+import http.client
+import json
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from tests.ghsim import GitHubSimulator
-from tests.serving import Attackers, Gunicorn, burst, comment_deliveries, ping
+from tests.serving import API_TOKEN, Attackers, Gunicorn, burst, comment_deliveries, ping
 
 pytestmark = pytest.mark.e2e
 
@@ -48,3 +52,32 @@ def test_slow_clients_and_open_streams_do_not_stall_deliveries(bot: Gunicorn) ->
     assert streams == 32  # the streams really were open all along
     assert under >= 0.5 * before, (before, under)
     assert "Traceback" not in bot.log()
+
+
+def test_a_big_metrics_import_completes_and_pings_go_on(bot: Gunicorn) -> None:
+    """An import big enough for parser processes (45,000 records) under gevent: the
+    processes are spawned, never forked (a forked child would run the worker's own
+    event loop and the request would never be answered), and pings are answered."""
+    records = "\n".join(json.dumps({
+        "id": f"big-{i}", "timestamp": "2026-03-10T11:00:00Z", "skill": "s", "agent": "a",
+        "risk_level": "R1", "decision": "auto_execute", "success": True, "latency_ms": 5})
+        for i in range(45_000)).encode()
+    answer: dict[str, object] = {}
+
+    def post() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", bot.port, timeout=120)
+        conn.request("POST", "/api/executions", body=records,
+                     headers={"Authorization": f"Bearer {API_TOKEN}"})
+        reply = conn.getresponse()
+        answer["status"], answer["body"] = reply.status, json.loads(reply.read())
+
+    poster = threading.Thread(target=post)
+    poster.start()
+    pings = []
+    while poster.is_alive():
+        pings.append(ping(bot.port, timeout=10))
+        time.sleep(0.2)
+    poster.join()
+    assert answer == {"status": 201, "body": {"added": 45_000, "duplicates": 0}}
+    assert pings and max(pings) < 1.0, pings
+    assert "Parent changed" not in bot.log()

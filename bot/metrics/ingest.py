@@ -347,7 +347,15 @@ def _batches(lines: Iterable[str | bytes]) -> Iterator[tuple[int, list[str | byt
 
 
 def _context() -> Any:
-    """Fork where it is safe (Linux, no other threads: starts in milliseconds), else spawn."""
-    if sys.platform == "linux" and threading.active_count() == 1:
+    """Fork where it is safe (Linux, no other threads: starts in milliseconds), else spawn.
+    Never fork under gevent (the gunicorn workers): a forked child would keep running the
+    parent's event loop and its connections; greenlets also hide from ``active_count``."""
+    if sys.platform == "linux" and threading.active_count() == 1 and not _green():
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
+
+
+def _green() -> bool:
+    """Is this process monkey-patched by gevent? (Never imports gevent itself.)"""
+    monkey = sys.modules.get("gevent.monkey")
+    return bool(monkey is not None and monkey.is_module_patched("threading"))

@@ -52,21 +52,54 @@ routing:
     - {id: app-code, risk_level: R1, required_capabilities: [execute], paths: [src/]}
 """
 
-# The calls a correct bot cannot do without, per event (see the README of bot/github).
+# The calls a correct bot cannot do without, per event, counted by hand. Every concern
+# runs on every pull request event (an RFC pull request also passes the routing gate).
 MINIMUM: dict[str, list[str]] = {
     "RFC pull request opened": [
         "GET .github/cvf.yml (the repository's config)",
-        "GET the pull request (head sha, labels, state)",
-        "GET its files (which RFC it adds)",
+        "GET the pull request (head sha, branch, labels, state)",
+        "GET its issue comments (sticky comments, commands in the history)",
+        "GET its files (which RFC it adds; which paths the routing gate sees)",
+        "GET its reviews (the routing gate's approvals)",
+        "GET the check runs on the head (one listing for cvf/routing and cvf/rfc)",
         "GET the RFC file at the head",
-        "GET its issue comments (status comment, commands)",
-        "GET its reactions (votes by reaction)",
+        "GET the committee team's members",
+        "GET the pull request's reactions (votes by reaction)",
+        "GET its review comments (unanswered threads)",
+        "POST the routing report comment",
+        "POST the cvf/routing check run",
+        "POST the RFC status comment",
         "POST the label rfc: draft",
-        "POST the status comment",
         "POST the cvf/rfc check run",
+    ],
+    "/vote comment": [
+        "GET the pull request",
+        "GET its files (is it an RFC pull request, which file)",
+        "GET the RFC file at the head (type, authors, lint)",
+        "GET its issue comments (the vote, the status comment and its ledger)",
+        "GET the committee team's members (binding or not)",
+        "GET the pull request's reactions (votes by reaction)",
+        "GET its review comments (unanswered threads)",
+        "POST +1 on the vote",
+        "PATCH the status comment",
+    ],
+    "code pull request opened (routing gate)": [
+        "GET the pull request",
+        "GET its issue comments (the sticky report, commands in the history)",
+        "GET its files",
+        "GET its reviews (approvals)",
+        "GET the check runs on the head",
+        "POST the routing report comment",
         "POST the cvf/routing check run",
     ],
 }
+TICK_MINIMUM = ["GET the open RFC pull requests (one listing, by label)",
+                "per RFC: GET its issue comments (the status comment: period end, vote "
+                "fingerprint)",
+                "per RFC: GET its reactions (GitHub sends no reaction webhook)",
+                "all three answered 304 when nothing changed: 0 rate-limit points"]
+TARGET_RATIO = 1.2
+TARGET_TICK_POINTS = 3
 
 
 class Clock:
@@ -202,12 +235,30 @@ def main() -> None:
         tick = measured(stage, f"idle tick over {args.rfcs} open RFCs", stage.tick, args.log)
     finally:
         stage.close()
-    print(f"{'event':<42} {'calls':>5} {'writes':>6} {'points':>6}")
+    failed = False
+    print(f"{'event':<42} {'calls':>5} {'writes':>6} {'points':>6} {'minimum':>7} {'ratio':>6}")
     for name, (calls, writes, points) in rows:
-        print(f"{name:<42} {calls:5} {writes:6} {points:6}")
+        minimum = len(MINIMUM[name])
+        ratio = calls / minimum
+        failed |= ratio > TARGET_RATIO
+        print(f"{name:<42} {calls:5} {writes:6} {points:6} {minimum:7} {ratio:5.2f}x"
+              f"{'  MISSED' if ratio > TARGET_RATIO else ''}")
     calls, writes, points = tick
+    minimum = 1 + 2 * args.rfcs
+    failed |= points > TARGET_TICK_POINTS
     print(f"{'idle tick, ' + str(args.rfcs) + ' open RFCs':<42} {calls:5} {writes:6} {points:6}"
-          f"   ({calls / args.rfcs:.2f} calls per RFC)")
+          f" {minimum:7} {calls / minimum:5.2f}x   (points <= {TARGET_TICK_POINTS}"
+          f"{'' if points <= TARGET_TICK_POINTS else ': MISSED'})")
+    print(f"\ntargets: calls <= {TARGET_RATIO}x the minimum; idle tick <= "
+          f"{TARGET_TICK_POINTS} rate-limit points. The minimum of each event:")
+    for name, calls_needed in MINIMUM.items():
+        print(f"  {name}:")
+        for call in calls_needed:
+            print(f"    - {call}")
+    print("  idle tick:")
+    for call in TICK_MINIMUM:
+        print(f"    - {call}")
+    raise SystemExit(1 if failed else 0)
 
 
 if __name__ == "__main__":

@@ -115,6 +115,8 @@ class PyGithubAdapter:
         # writes update (or drop) what they change, so a handler never reads an answer the
         # adapter already knows.
         self._memo: dict[tuple[Any, ...], Any] = {}
+        # Head sha of each of this repository's branches a pull request read showed.
+        self._heads: dict[str, str] = {}
         # Reactions per comment, from the comment listing's rollup (no read when none).
         self._reaction_totals: dict[int, int] = {}
 
@@ -220,6 +222,8 @@ class PyGithubAdapter:
         with self._errors(f"reading pull request #{number}"):
             pr = self._repo.get_pull(number)
             head_repo = pr.head.repo.full_name if pr.head.repo is not None else ""
+            if head_repo.lower() == self.repo.lower():
+                self._heads[pr.head.ref] = pr.head.sha
             return PullRequest(
                 number=pr.number, title=pr.title or "", body=pr.body or "",
                 author=_login(pr.user), state=pr.state, merged=bool(pr.merged),
@@ -580,6 +584,7 @@ class PyGithubAdapter:
             self._forget("file", path)
             self._memo[("file", path, sha)] = FileContent(path=path, text=new, sha=blob)
             self._memo[("checks", sha)] = []
+            self._heads[branch] = sha
             return sha
         raise GitHubError(f"{path} on {branch} kept changing while the bot tried to commit "
                           f"({self.conflict_retries + 1} conflicts); try again", status=409)
@@ -589,12 +594,10 @@ class PyGithubAdapter:
         of this repository as its head, the file read at its head sha is the same answer.
         (Had the branch moved since, the PUT's blob sha fails with 409 and it is read again.)
         """
-        for key, pull in list(self._memo.items()):
-            if key[0] == "pull" and pull.head_ref == branch \
-                    and pull.head_repo.lower() == self.repo.lower() \
-                    and ("file", path, pull.head_sha) in self._memo:
-                known: FileContent | None = self._memo[("file", path, pull.head_sha)]
-                return known
+        head = self._heads.get(branch)
+        if head is not None and ("file", path, head) in self._memo:
+            known: FileContent | None = self._memo[("file", path, head)]
+            return known
         return self._read_file(path, branch)
 
     def open_or_update_issue(self, marker: str, title: str, body: str,

@@ -134,6 +134,7 @@ class FakeGitHub:
         # a change made by someone else (the seeding helpers) makes the next read count.
         self._known: dict[tuple[object, ...], int] = {}  # -> writes when read
         self._no_reactions: set[int] = set()
+        self._committed: dict[tuple[str, str], str] = {}  # (branch, path) -> text committed
         self._concurrent: list[_ConcurrentEdit] = []
 
     # -- seeding --------------------------------------------------------------------
@@ -381,6 +382,7 @@ class FakeGitHub:
         """The end of a delivery: the next one knows nothing yet (as a new adapter)."""
         self._known.clear()
         self._no_reactions.clear()
+        self._committed.clear()
 
     def list_review_comments(self, number: int) -> list[ReviewComment]:
         self._pull(number)
@@ -586,9 +588,12 @@ class FakeGitHub:
         and ``change`` re-applied, up to ``conflict_retries`` more times."""
         self._call("update_file", 0)
         tree = self.files.setdefault(branch, {})
-        for _ in range(self.conflict_retries + 1):
-            self.stats.requests += 1  # GET contents
+        for attempt in range(self.conflict_retries + 1):
             old = tree.get(path)
+            # The adapter knows a file it committed itself in this delivery (a conflict
+            # reads again).
+            if attempt or old is None or self._committed.get((branch, path)) != old:
+                self.stats.requests += 1  # GET contents
             old_sha = blob_sha(old) if old is not None else None
             new = change(old)
             if new is None or new == old:
@@ -608,6 +613,7 @@ class FakeGitHub:
                                usedforsecurity=False).hexdigest()
             self.commits.append((sha, branch, path, message))
             self._known[("checks", sha)] = self.stats.writes  # the bot's own commit
+            self._committed[(branch, path)] = new
             return sha
         raise GitHubError(
             f"{path} on {branch} kept changing while the bot tried to commit "

@@ -4,17 +4,49 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from bot import __version__
-from bot.config import Config, load_config, schema
 from bot.errors import CvfError
+
+if TYPE_CHECKING:
+    from bot.config import Config
 
 
 class CvfGroup(click.Group):
-    """Turns the project's own errors into a clear message and exit code 1, never a traceback."""
+    """Turns the project's own errors into a clear message and exit code 1, never a traceback.
+
+    Commands are loaded lazily (``bot.commands.COMMANDS``): a command's module is imported
+    when it runs, so ``cvf --help`` and ``cvf rfc lint`` start without numpy or PyGithub.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from bot.commands import COMMANDS
+
+        return sorted(set(self.commands) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        from bot.commands import COMMANDS, load
+
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            load(self, COMMANDS[cmd_name][0])
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of ``--help``, from the help kept in ``COMMANDS`` for commands
+        not loaded yet (the same first paragraph, so the same lines as the loaded ones)."""
+        from bot.commands import COMMANDS
+
+        shown = {name: self.commands.get(name) or click.Command(name, help=COMMANDS[name][1])
+                 for name in self.list_commands(ctx)}
+        rows = [(name, command) for name, command in shown.items() if not command.hidden]
+        if rows:
+            limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, command.get_short_help_str(limit))
+                                    for name, command in rows])
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -48,6 +80,8 @@ class CliState:
     @property
     def config(self) -> Config:
         if self._config is None:
+            from bot.config import load_config
+
             self._config = load_config(self.config_path, root=self.root)
         return self._config
 
@@ -58,6 +92,8 @@ pass_state: Callable[..., Any] = click.make_pass_decorator(CliState)
 @cli.command("schema")
 def schema_command() -> None:
     """Print the JSON Schema of .github/cvf.yml (for editors and check-jsonschema)."""
+    from bot.config import schema
+
     click.echo(json.dumps(schema(), indent=2))
 
 
@@ -91,12 +127,11 @@ def docs_command(state: CliState, mode: str) -> None:
 
 
 def _register_commands() -> None:
-    # Each concern module adds its commands to ``cli`` when imported.
+    """Load every command at once (the CLI itself loads each one when it is used)."""
     from bot.commands import register_all
 
     register_all(cli)
 
 
 def main(argv: list[str] | None = None) -> None:
-    _register_commands()
     cli.main(args=argv, prog_name="cvf", standalone_mode=True)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from bot.cli import _register_commands, cli
@@ -131,11 +132,23 @@ def test_exam_preview_matches_the_bots_draw(repo):
 
 def test_practice_paper_is_graded_with_explanations(repo, tmp_path):
     answers = tmp_path / "a.yml"
-    answers.write_text("level: foundation\nanswers: {FP-001: b, FP-002: a, FP-003: b, "
-                       "FP-004: a, FP-005: c, FP-006: b, FP-007: b, FP-008: b}\n")
+    answers.write_text("level: foundation\nanswers: {FP-001: a, FP-002: c, FP-003: d, "
+                       "FP-004: a, FP-005: d, FP-006: a, FP-007: b, FP-008: c, FP-009: b, "
+                       "FP-010: d, FP-011: a, FP-012: c}\n")
     code, out = cvf(repo, "practice", str(answers))
-    assert code == 0 and "practice score 88/100 (7/8)" in out
-    assert "   FP-004: you a, answer b. R0 auto-executes" in out
+    assert code == 0 and "practice score 92/100 (11/12)" in out
+    assert "   FP-004: you a, answer b. Commands in quotes, code fences" in out
+
+
+@pytest.mark.parametrize("level", ["practitioner", "architect", "specialist"])
+def test_every_level_has_a_practice_paper_with_its_key(repo, tmp_path, level):
+    key = yaml.safe_load((repo / f"certification/practice/{level}-sample-key.yml").read_text())
+    answers = tmp_path / "a.yml"
+    answers.write_text(yaml.safe_dump({"level": level, "answers": key["answers"]}))
+    code, out = cvf(repo, "practice", str(answers))
+    assert code == 0 and "practice score 100/100 (8/8)" in out, out
+    assert all(f"ok {qid}: you {right}, answer {right}. {key['explanations'][qid]}" in out
+               for qid, right in key["answers"].items())
 
 
 def test_a_broken_program_is_reported_with_its_line(repo):

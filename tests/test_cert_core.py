@@ -138,9 +138,12 @@ def test_draw_is_reproducible_per_candidate_and_differs_between_candidates(progr
     assert [i.question_id for i in first.items] != [i.question_id for i in other.items]
     assert [i.question_id for i in first.items] != [i.question_id for i in retake.items]
     # options are shuffled too: the same question does not keep its letters
-    shared = [q for q in first.items if other.item(q.question_id)]
-    assert any([c.option for c in q.choices] != [c.option for c in
-               other.item(q.question_id).choices] for q in shared)  # type: ignore[union-attr]
+    papers = [draw_exam(bank, level, f"candidate-{n}", 1, 4) for n in range(20)]
+    shared = [(q, p.item(q.question_id)) for p in papers for q in first.items
+              if p.item(q.question_id)]
+    assert shared
+    assert any([c.option for c in q.choices] != [c.option for c in o.choices]  # type: ignore
+               for q, o in shared)
 
 
 # -- multiple-choice grading ---------------------------------------------------------

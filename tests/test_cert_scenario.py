@@ -59,7 +59,7 @@ def test_r3_classified_low_auto_executes_and_a_vendor_capacity_overloads():
                                                 "t=45s)")
     assert result["within_capacity"] == (False, "deployer-1 ran 6 at once at t=45s; its real "
                                                 "capacity is 2")
-    assert result["score"] == (False, "40")
+    assert result["score"] == (False, "38")
 
 
 FAILING = {"risk_levels": {"run-job": "R0", "rotate-secrets": "R2"},
@@ -101,3 +101,29 @@ def test_a_trace_naming_an_unknown_skill_is_a_located_error():
     expected = r"gpu.yml:\d+: trace.4.skill: unknown skill 'train-gpu'"
     with pytest.raises(DocumentError, match=expected):
         parse_scenario(text.replace("skill: train-tpu", "skill: train-gpu"), source="gpu.yml")
+
+
+SCENARIOS = sorted(p.stem for p in (ROOT / "certification/scenarios").glob("*.yml"))
+SOLUTIONS = ROOT / "tests/fixtures/cert-solutions"
+
+
+def solution(name: str, which: str) -> dict:
+    import yaml
+
+    data = yaml.safe_load((SOLUTIONS / f"{name}.yml").read_text("utf-8"))
+    return dict(data[which])
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_the_reference_solution_scores_full_marks(name):
+    s = scenario(name)
+    result = grade_scenario(s, plan_from_submission(solution(name, "reference"), s), RUBRIC)
+    assert result.score == 100, [(o.id, o.detail) for o in result.objectives if not o.met]
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_the_naive_solution_fails(name):
+    s = scenario(name)
+    result = grade_scenario(s, plan_from_submission(solution(name, "naive"), s), RUBRIC)
+    assert result.score < PROGRAM.level("specialist").pass_score
+    assert any(not o.met for o in result.objectives)

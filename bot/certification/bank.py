@@ -6,7 +6,9 @@ from a secret or a private file by the host and handed to the grader as plain da
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bot.certification.documents import DocumentError, load_document
 from bot.certification.program import Program
@@ -21,6 +23,7 @@ class Question:
     module: str
     text: str
     options: tuple[tuple[str, str], ...]  # (option id, text), in bank order
+    catch_all: bool = False  # an "all/none of the above" option is intended
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,8 @@ def parse_bank(text: str, program: Program, *, source: str) -> QuestionBank:
                 f"({', '.join(objectives)})"))
             continue
         options = tuple((str(k), str(v)) for k, v in raw["options"].items())
-        questions.append(Question(raw["id"], objective.id, objective.module, raw["text"], options))
+        questions.append(Question(raw["id"], objective.id, objective.module, raw["text"], options,
+                                  bool(raw.get("catch_all", False))))
     if problems:
         raise DocumentError(problems[0], problems=problems)
     return QuestionBank(level=level.id, questions=tuple(questions))
@@ -105,3 +109,17 @@ def parse_answer_key(text: str, bank: QuestionBank, *, source: str) -> AnswerKey
 
 class AnswerKeyMissing(CvfError):
     """Grading multiple choice without the secret key is refused, never guessed."""
+
+
+def configured_key_text(section: dict[str, object],
+                        environ: dict[str, str] | None = None) -> tuple[str, str] | None:
+    """The answer key's text and where it came from: the secret named by
+    ``answer_key_env``, else the file at ``answer_key_path``; None when neither is set."""
+    env_name = str(section["answer_key_env"])
+    text = (os.environ if environ is None else environ).get(env_name)
+    if text:
+        return text, f"${env_name}"
+    path = section.get("answer_key_path")
+    if path and Path(str(path)).is_file():
+        return Path(str(path)).read_text("utf-8"), str(path)
+    return None

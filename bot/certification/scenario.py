@@ -57,6 +57,7 @@ class Request:
     skill: str
     duration: int
     priority: int
+    latency_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ class ObjectiveSpec:
     text: str
     risk_at_least: str = "R3"
     max_error_rate: float = 0.05
+    tolerance: int = 10
+    latency: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -98,10 +101,11 @@ def parse_scenario(text: str, *, source: str) -> Scenario:
             continue
         for _ in range(step.get("repeat", 1)):
             requests.append(Request(seq, step["at"], step["skill"], step.get("duration", 10),
-                                    step.get("priority", 5)))
+                                    step.get("priority", 5), step.get("latency_ms")))
             seq += 1
     objectives = tuple(ObjectiveSpec(o["id"], o["kind"], o["text"], o.get("risk_at_least", "R3"),
-                                     float(o.get("max_error_rate", 0.05)))
+                                     float(o.get("max_error_rate", 0.05)),
+                                     int(o.get("tolerance", 10)), o.get("latency"))
                        for o in data["objectives"])
     if problems:
         raise DocumentError(problems[0], problems=problems)
@@ -118,6 +122,7 @@ class Plan:
     alert_error_rate: float | None
     alert_window: int
     alert_min_executions: int
+    diagnosis: dict[str, Any] = field(default_factory=dict)
 
 
 def plan_from_submission(submission: dict[str, Any], scenario: Scenario) -> Plan:
@@ -147,7 +152,8 @@ def plan_from_submission(submission: dict[str, Any], scenario: Scenario) -> Plan
     return Plan(risk_levels=risks, capacities={k: int(v) for k, v in caps.items()},
                 alert_error_rate=alerts.get("error_rate"),
                 alert_window=int(alerts.get("window", 10)),
-                alert_min_executions=int(alerts.get("min_executions", 1)))
+                alert_min_executions=int(alerts.get("min_executions", 1)),
+                diagnosis=dict(submission.get("diagnosis") or {}))
 
 
 @dataclass
@@ -259,7 +265,8 @@ def replay(scenario: Scenario, plan: Plan) -> Replay:
                 "skill": request.skill, "agent": choice, "risk_level": true_risk[request.skill],
                 "decision": result.decision.value, "success": success,
                 "error_type": None if success else "agent_failure",
-                "latency_ms": request.duration * 1000,
+                "latency_ms": (request.latency_ms if request.latency_ms is not None
+                               else request.duration * 1000),
                 "source": f"scenario:{scenario.id}"}, where=f"replay step {request.seq}"))
         queue = waiting
         if next_arrival >= len(arrivals) and not queue and not any(running.values()):
@@ -281,7 +288,7 @@ def grade_scenario(scenario: Scenario, plan: Plan, rubric: Rubric) -> ScenarioRe
     true_risk = {s.id: s.risk_level for s in scenario.skills}
     results = []
     for objective in scenario.objectives:
-        met, detail = _check(objective, run, specs, true_risk)
+        met, detail = _check(objective, run, specs, true_risk, plan)
         results.append(ObjectiveResult(objective.id, objective.kind, objective.text, met, detail,
                                        weights[objective.kind]))
     total = sum(r.weight for r in results)
@@ -292,7 +299,7 @@ def grade_scenario(scenario: Scenario, plan: Plan, rubric: Rubric) -> ScenarioRe
 
 
 def _check(objective: ObjectiveSpec, run: Replay, specs: dict[str, AgentSpec],
-           true_risk: dict[str, str]) -> tuple[bool, str]:
+           true_risk: dict[str, str], plan: Plan) -> tuple[bool, str]:
     if objective.kind == "no_auto_execute":
         floor = RISKS.index(objective.risk_at_least)
         bad = [e for e in run.executions
@@ -325,4 +332,66 @@ def _check(objective: ObjectiveSpec, run: Replay, specs: dict[str, AgentSpec],
             return False, (f"{len(run.unroutable)} request(s) found no agent, e.g. "
                            f"{request.skill} at t={request.at}s: {reason}")
         return True, "every request was placed on an agent"
+    if objective.kind == "diagnosis":
+        return _diagnosis(objective, run, plan)
+    if objective.kind == "latency_verdict":
+        return _latency_verdict(objective, run, plan)
     raise CvfError(f"unknown objective kind '{objective.kind}'")
+
+
+def _diagnosis(objective: ObjectiveSpec, run: Replay, plan: Plan) -> tuple[bool, str]:
+    """The incident as the execution records tell it: the agent with the most failed
+    executions, and the trace second of its first failure. The candidate must name both
+    (the second within ``tolerance``), or say ``none`` when nothing failed."""
+    failed: dict[str, list[int]] = {}
+    for record in run.records:
+        if not record.success:
+            moment = int((record.timestamp - EPOCH).total_seconds())
+            failed.setdefault(record.agent, []).append(moment)
+    said = str(plan.diagnosis.get("agent") or "").strip()
+    if not failed:
+        return (said.lower() == "none",
+                "no execution failed" + ("" if said.lower() == "none" else
+                                         f"; the diagnosis names {said or 'no agent'}, "
+                                         f"expected none"))
+    culprit = max(sorted(failed), key=lambda a: len(failed[a]))
+    start = min(failed[culprit])
+    stated = plan.diagnosis.get("failing_from")
+    if said != culprit:
+        return False, (f"the records show {culprit} failing {len(failed[culprit])} execution(s) "
+                       f"from t={start}s; the diagnosis names {said or 'no agent'}")
+    if stated is None or abs(int(stated) - start) > objective.tolerance:
+        return False, (f"{culprit} is right, but its first failure is at t={start}s; the "
+                       f"diagnosis says {'nothing' if stated is None else f't={stated}s'} "
+                       f"(within {objective.tolerance}s counts)")
+    return True, f"{culprit} failing from t={start}s, as the records show"
+
+
+LATENCY_DEFAULTS = {"window": "5m", "trailing": "30m", "bucket": "5m", "z_threshold": 3.0,
+                    "min_buckets": 6, "min_ratio": 1.5}
+
+
+def _latency_verdict(objective: ObjectiveSpec, run: Replay, plan: Plan) -> tuple[bool, str]:
+    """Feed the replay's records to the metrics engine and ask its latency-anomaly test
+    about the end of the trace; the candidate's verdict must agree with it."""
+    from bot.metrics.alerts import latency_alerts
+    from bot.metrics.store import open_store
+
+    settings = LATENCY_DEFAULTS | (objective.latency or {})
+    store = open_store(":memory:")
+    try:
+        store.add_many(run.records)
+        last = max((int((r.timestamp - EPOCH).total_seconds()) for r in run.records),
+                   default=0)
+        end = int(EPOCH.timestamp()) + (last // 60 + 1) * 60
+        fired = latency_alerts(store, settings, end)
+    finally:
+        store.close()
+    truth = "anomaly" if fired else "normal"
+    said = str(plan.diagnosis.get("latency") or "").strip().lower()
+    why = fired[0].reason if fired else (
+        f"the metrics engine finds no latency anomaly at the end of the trace "
+        f"(z ≥ {settings['z_threshold']} and {settings['min_ratio']}x the normal mean needed)")
+    if said == truth:
+        return True, f"{truth}, as the metrics engine finds: {why}"
+    return False, f"the diagnosis says {said or 'nothing'}; the engine finds {truth}: {why}"

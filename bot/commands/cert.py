@@ -15,7 +15,14 @@ from typing import Any
 
 import click
 
-from bot.certification.bank import parse_answer_key, parse_bank
+from bot.certification.bank import (
+    AnswerKey,
+    QuestionBank,
+    configured_key_text,
+    parse_answer_key,
+    parse_bank,
+)
+from bot.certification.catalog import coverage_gaps
 from bot.certification.credential import (
     Issuer,
     build_credential,
@@ -30,6 +37,8 @@ from bot.certification.credential import (
 from bot.certification.documents import load_document
 from bot.certification.exam import Choice, ExamItem, ExamPaper, draw_exam
 from bot.certification.grading import grade_multiple_choice
+from bot.certification.itemstats import graded_attempt, item_statistics
+from bot.certification.lint import MIN_PER_MODULE, lint_bank
 from bot.certification.materials import Materials
 from bot.certification.registry import add_revocation, iso, parse_time, with_certificate
 from bot.cli import CliState, pass_state
@@ -37,8 +46,12 @@ from bot.durations import parse_duration
 from bot.errors import CvfError, InputError
 from bot.templating import render
 
-PRACTICE_BANK = "certification/practice/foundation-sample.yml"
-PRACTICE_KEY = "certification/practice/foundation-sample-key.yml"
+PRACTICE_DIR = "certification/practice"
+
+
+def practice_paths(level: str) -> tuple[str, str]:
+    """The practice paper of ``level`` and its (public) answer key."""
+    return f"{PRACTICE_DIR}/{level}-sample.yml", f"{PRACTICE_DIR}/{level}-sample-key.yml"
 
 
 def register(cli: click.Group) -> None:
@@ -362,17 +375,22 @@ def exam(state: CliState, login: str, level_id: str, attempt: int) -> None:
 @click.argument("answers_file", type=click.Path(dir_okay=False))
 @pass_state
 def practice(state: CliState, answers_file: str) -> None:
-    """Grade your answers to the practice paper (certification/practice/)."""
+    """Grade your answers to a level's practice paper (certification/practice/).
+
+    The answers file names the level (`level: architect`) and answers each question by
+    its letter; you see your score, the right answers and why.
+    """
     materials = _materials(state)
     root = Path(state.root)
     program = materials.program
-    bank = parse_bank(_read(str(root / PRACTICE_BANK), "practice paper"), program,
-                      source=PRACTICE_BANK)
-    key = parse_answer_key(_read(str(root / PRACTICE_KEY), "practice key"), bank,
-                           source=PRACTICE_KEY)
     data = load_document(_read(answers_file, "answers"), kind="submission",
                          source=answers_file).data
-    level = program.level(bank.level)
+    level = program.level(str(data["level"]))
+    bank_path, key_path = practice_paths(level.id)
+    bank = parse_bank(_read(str(root / bank_path), f"the {level.id} practice paper"), program,
+                      source=bank_path)
+    key = parse_answer_key(_read(str(root / key_path), f"the {level.id} practice key"), bank,
+                           source=key_path)
     # The practice paper is shown in bank order with the bank's own letters.
     items = tuple(ExamItem(i + 1, q.id, q.objective, q.module, q.text,
                            tuple(Choice(o.upper(), o, t) for o, t in q.options))
@@ -388,3 +406,153 @@ def practice(state: CliState, answers_file: str) -> None:
         mark = "ok " if given == right else "   "
         explanation = key.explanations.get(question.id, "")
         click.echo(f"{mark}{question.id}: you {given}, answer {right}. {explanation}".rstrip())
+
+
+def _question_line(text: str, question_id: str) -> int | None:
+    """The line of ``- id: <question_id>`` in a bank, so a finding points at the question."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip().lstrip("- ").strip() in (f"id: {question_id}", f'id: "{question_id}"'):
+            return number
+    return None
+
+
+def _key_for(level_id: str, bank: QuestionBank, keys_dir: str | None,
+             given: dict[str, str], section: dict[str, Any]) -> AnswerKey | None:
+    """The key to lint ``level_id``'s bank with: --key, then --keys DIR, then the
+    configured secret or file when it is for this level; None when there is none."""
+    path = given.get(level_id)
+    if path is None and keys_dir is not None and (Path(keys_dir) / f"{level_id}.yml").is_file():
+        path = str(Path(keys_dir) / f"{level_id}.yml")
+    if path is not None:
+        return parse_answer_key(_read(path, "answer key"), bank, source=path)
+    found = configured_key_text(section)
+    if found is None:
+        return None
+    text, source = found
+    located = load_document(text, kind="answer_key", source=source)
+    if located.data.get("level") != level_id:
+        return None
+    return parse_answer_key(text, bank, source=source)
+
+
+def _parse_key_options(values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for value in values:
+        level_id, sep, path = value.partition("=")
+        if not sep or not level_id or not path:
+            raise InputError(f"--key expects LEVEL=FILE, got {value!r}",
+                             hint="e.g. --key foundation=private/foundation-key.yml")
+        out[level_id] = path
+    return out
+
+
+@cert.command("lint")
+@click.option("--key", "key_options", multiple=True, metavar="LEVEL=FILE",
+              help="Answer key of a level's bank (repeatable).")
+@click.option("--keys", "keys_dir", default=None, type=click.Path(file_okay=False),
+              help="Folder of answer keys named <level>.yml.")
+@pass_state
+def lint(state: CliState, key_options: tuple[str, ...], keys_dir: str | None) -> None:
+    """Check the question banks and practice papers cannot be passed by their shape.
+
+    The correct option must be the longest in at most 35% of a bank's questions and sit
+    in each position about equally (within 10 points of uniform); options must be
+    distinct and plausible; every objective must be examined (by questions or a rubric).
+    The rules about the correct option need the answer key.
+    """
+    materials = _materials(state)
+    program = materials.program
+    root = Path(state.root)
+    given = _parse_key_options(key_options)
+    problems: list[str] = []
+    notes: list[str] = []
+    checked = 0
+    for level in program.levels:
+        papers: list[tuple[str, str | None, int]] = []
+        if level.exam_format == "multiple_choice":
+            bank_path = f"{materials.section['questions_dir'].rstrip('/')}/{level.id}.yml"
+            papers.append((bank_path, None, MIN_PER_MODULE))
+        practice_bank, practice_key = practice_paths(level.id)
+        if (root / practice_bank).is_file():
+            papers.append((practice_bank, practice_key, 4))
+        for path, key_path, minimum in papers:
+            text = _read(str(root / path), f"the {level.id} questions")
+            bank = parse_bank(text, program, source=path)
+            if key_path is not None:
+                key: AnswerKey | None = parse_answer_key(
+                    _read(str(root / key_path), f"the {level.id} practice key"), bank,
+                    source=key_path)
+            else:
+                key = _key_for(level.id, bank, keys_dir, given, materials.section)
+                if key is None:
+                    notes.append(f"{path}: no answer key given, so the rules about the correct "
+                                 f"option were not checked (pass --keys DIR or --key "
+                                 f"{level.id}=FILE, or set "
+                                 f"${materials.section['answer_key_env']})")
+            for finding in lint_bank(bank, level, key, minimum=minimum):
+                line = _question_line(text, finding.questions[0]) if finding.questions else None
+                problems.append(f"{path}:{line}: {finding}" if line else f"{path}: {finding}")
+            checked += len(bank.questions)
+        problems.extend(coverage_gaps(materials, level))
+    for note in notes:
+        click.echo(note, err=True)
+    if problems:
+        raise _Problems(problems)
+    click.echo(f"{checked} question(s) in {len(program.levels)} level(s): every bank passes")
+
+
+@cert.command("stats")
+@click.argument("level_id")
+@click.argument("submissions", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--key", "key_path", default=None, type=click.Path(dir_okay=False),
+              help="The level's answer key; default: the configured secret or file.")
+@pass_state
+def stats(state: CliState, level_id: str, submissions: tuple[str, ...],
+          key_path: str | None) -> None:
+    """Item statistics from graded submissions: difficulty and discrimination per question.
+
+    SUBMISSIONS default to every certification/submissions/<login>/<level>.yml; each is
+    regraded on the paper its candidate was given (login from the folder, attempt from
+    the file).
+    """
+    materials = _materials(state)
+    level = materials.program.level(level_id)
+    if level.exam_format != "multiple_choice":
+        raise InputError(f"{level.id} is a {level.exam_label} exam; item statistics are for "
+                         f"multiple-choice banks")
+    bank = materials.bank(level.id)
+    if key_path is not None:
+        key = parse_answer_key(_read(key_path, "answer key"), bank, source=key_path)
+    else:
+        found = configured_key_text(materials.section)
+        if found is None:
+            raise InputError("no answer key", hint=f"pass --key FILE or set "
+                                                   f"${materials.section['answer_key_env']}")
+        key = parse_answer_key(found[0], bank, source=found[1])
+    files = [Path(f) for f in submissions] or sorted(
+        (Path(state.root) / materials.section["submissions_dir"]).glob(f"*/{level.id}.yml"))
+    attempts = []
+    for file in files:
+        data = load_document(_read(str(file), "submission"), kind="submission",
+                             source=str(file)).data
+        if data["level"] != level.id or not data.get("answers"):
+            continue
+        paper = draw_exam(bank, level, file.parent.name, int(data.get("attempt", 1)),
+                          materials.section["questions_per_module"])
+        answers = {str(k): str(v) for k, v in data["answers"].items()}
+        try:
+            attempts.append(graded_attempt(paper, answers, key, level))
+        except InputError as exc:
+            click.echo(f"{file}: skipped, not gradable: {exc.message}", err=True)
+    rows = item_statistics(bank, attempts)
+    passed = sum(a.passed for a in attempts)
+    click.echo(f"{level.id}: {len(attempts)} graded attempt(s), {passed} passed, "
+               f"{len(attempts) - passed} failed")
+    click.echo(f"{'question':<9} {'objective':<9} {'answered':>8} {'difficulty':>10} "
+               f"{'discrimination':>14}  flags")
+    for row in rows:
+        difficulty = "—" if row.difficulty is None else f"{row.difficulty:.2f}"
+        disc = "—" if row.discrimination is None else f"{row.discrimination:+.2f}"
+        flags = "; ".join(row.flags) if row.answered else "not answered yet"
+        click.echo(f"{row.question:<9} {row.objective:<9} {row.answered:>8} {difficulty:>10} "
+                   f"{disc:>14}  {flags}")

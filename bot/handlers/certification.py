@@ -19,10 +19,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from bot.certification.bank import AnswerKey, parse_answer_key
+from bot.certification.bank import AnswerKey, configured_key_text, parse_answer_key
 from bot.certification.credential import (
     Issuer,
     build_credential,
@@ -517,17 +516,13 @@ class _Context:
                             lambda old: with_attempt(old, attempt), message)
 
     def _answer_key(self, level_id: str, bank: Any) -> AnswerKey:
-        text = os.environ.get(self.section["answer_key_env"])
-        source = f"${self.section['answer_key_env']}"
-        if not text and self.section["answer_key_path"]:
-            path = Path(self.section["answer_key_path"])
-            source = str(path)
-            text = path.read_text("utf-8") if path.is_file() else None
-        if not text:
+        found = configured_key_text(self.section)
+        if found is None:
             raise CvfError("this exam cannot be graded yet: the answer key is not configured",
                            hint=f"a maintainer must set the {self.section['answer_key_env']} "
                                 f"secret (or certification.answer_key_path); nothing was "
                                 f"recorded, your attempt stays open")
+        text, source = found
         try:
             return parse_answer_key(text, bank, source=source)
         except DocumentError:

@@ -1,0 +1,36 @@
+"""What the catalog promises about each objective: that an exam examines it.
+
+An objective nobody is examined on is a promise the certificate cannot back, so
+``cvf cert catalog`` and ``cvf cert lint`` both refuse a program with one.
+"""
+
+from __future__ import annotations
+
+from bot.certification.lint import coverage_problems
+from bot.certification.materials import Materials
+from bot.certification.program import Level
+
+
+def examined_by(materials: Materials, level: Level) -> dict[str, list[str]]:
+    """objective id -> what examines it (question ids, or ``criterion <id>``)."""
+    out: dict[str, list[str]] = {o.id: [] for o in level.objectives}
+    if level.exam_format == "multiple_choice":
+        for question in materials.bank(level.id).questions:
+            out[question.objective].append(question.id)
+    else:
+        for criterion in materials.rubric(level.id).criteria:
+            for objective in criterion.objectives:
+                out[objective].append(f"criterion {criterion.id}")
+    return out
+
+
+def coverage_gaps(materials: Materials, level: Level) -> list[str]:
+    """Every objective of ``level`` that no question or rubric criterion examines."""
+    if level.exam_format == "multiple_choice":
+        return [str(f) for f in coverage_problems(materials.bank(level.id), level)]
+    source = f"{materials.section['rubrics_dir'].rstrip('/')}/{level.id}.yml"
+    return [f"{source}: objective {objective} ({text}) is examined by no rubric criterion; "
+            f"list it under a criterion's `objectives`"
+            for objective, text, found in (
+                (o.id, o.text, examined_by(materials, level)[o.id]) for o in level.objectives)
+            if not found]

@@ -1,0 +1,164 @@
+"""`cvf cert lint`: a bank that can be passed by its shape fails, naming the questions;
+the shipped banks pass; a paper answered by shape alone scores far below the pass mark."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import statistics
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from bot.certification.bank import parse_answer_key, parse_bank
+from bot.certification.exam import draw_exam
+from bot.certification.grading import grade_multiple_choice
+from bot.certification.lint import lint_bank
+from bot.certification.program import parse_program
+from bot.cli import _register_commands, cli
+
+ROOT = Path(__file__).resolve().parent.parent
+KEYS = ROOT / "tests/fixtures/cert-keys"
+BANK = "certification/questions/foundation.yml"
+_register_commands()
+PROGRAM = parse_program((ROOT / "certification/program.yml").read_text("utf-8"))
+LEVEL = PROGRAM.level("foundation")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "certification", tmp_path / "certification")
+    shutil.copytree(KEYS, tmp_path / "keys")
+    (tmp_path / ".github").mkdir()
+    (tmp_path / ".github" / "cvf.yml").write_text("certification: {}\n")
+    return tmp_path
+
+
+def cvf(root: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["--root", str(root), "cert", *args])
+    return result.exit_code, result.output
+
+
+def load(root: Path) -> tuple[dict, dict]:
+    return (yaml.safe_load((root / BANK).read_text("utf-8")),
+            yaml.safe_load((root / "keys/foundation.yml").read_text("utf-8")))
+
+
+def save(root: Path, bank: dict, key: dict) -> None:
+    (root / BANK).write_text(yaml.safe_dump(bank, allow_unicode=True, sort_keys=False))
+    (root / "keys/foundation.yml").write_text(yaml.safe_dump(key, sort_keys=False))
+
+
+def test_the_shipped_banks_and_practice_papers_pass(repo):
+    code, out = cvf(repo, "lint", "--keys", str(repo / "keys"))
+    assert code == 0, out
+    assert "question(s) in 4 level(s): every bank passes" in out
+
+
+def test_without_a_key_the_rules_about_the_answer_are_said_to_be_skipped(repo):
+    code, out = cvf(repo, "lint")
+    assert code == 0, out
+    assert ("certification/questions/foundation.yml: no answer key given, so the rules about "
+            "the correct option were not checked") in out
+
+
+def test_a_bank_whose_answer_is_the_longest_option_fails_naming_the_questions(repo):
+    bank, key = load(repo)
+    for question in bank["questions"][:60]:
+        right = key["answers"][question["id"]]
+        question["options"][right] += " (the behaviour described in the lesson and the README)"
+    save(repo, bank, key)
+    code, out = cvf(repo, "lint", "--keys", str(repo / "keys"))
+    assert code == 1
+    found = re.search(r"error: certification/questions/foundation.yml:\d+: foundation: the "
+                      r"correct option is the longest in (\d+) of 102 questions \((\d+)%; at "
+                      r"most 35%", out)
+    assert found and int(found.group(1)) >= 60, out
+    assert "F-001" in out and "F-060" in out
+
+
+def test_a_bank_whose_answer_is_always_in_one_place_fails(repo):
+    bank, key = load(repo)
+    for question in bank["questions"]:
+        right = key["answers"][question["id"]]
+        options = question["options"]
+        options["a"], options[right] = options[right], options["a"]
+        key["answers"][question["id"]] = "a"
+    save(repo, bank, key)
+    code, out = cvf(repo, "lint", "--keys", str(repo / "keys"))
+    assert code == 1
+    assert ("foundation: the correct option is option a in 100% of questions; uniform is 25% "
+            "(within 10%): move the answer elsewhere in some of F-001, F-002") in out
+    assert "the correct option is option b in 0% of questions" in out
+
+
+def test_a_duplicate_option_fails_naming_the_question(repo):
+    bank, key = load(repo)
+    question = bank["questions"][9]
+    question["options"]["d"] = question["options"]["b"].upper() + "."
+    save(repo, bank, key)
+    code, out = cvf(repo, "lint", "--keys", str(repo / "keys"))
+    assert code == 1
+    line = (repo / BANK).read_text().splitlines().index("- id: F-010") + 1
+    assert re.search(rf"error: certification/questions/foundation.yml:{line}: F-010: options b "
+                     r"and d say the same thing", out), out
+
+
+def test_catch_all_and_empty_distractors_fail_unless_intended(repo):
+    bank, key = load(repo)
+    wrong = next(o for o in "abcd" if o != key["answers"]["F-020"])
+    bank["questions"][19]["options"][wrong] = "All of the above"
+    wrong = next(o for o in "abcd" if o != key["answers"]["F-021"])
+    bank["questions"][20]["options"][wrong] = "n/a"
+    save(repo, bank, key)
+    code, out = cvf(repo, "lint", "--keys", str(repo / "keys"))
+    assert code == 1
+    assert "F-020: option" in out and "('All of the above') is a catch-all" in out
+    assert "F-021: option" in out and "('n/a') is a placeholder" in out
+    bank["questions"][19]["catch_all"] = True
+    bank["questions"][20]["options"][wrong] = "Nothing; the vote is shown as late"
+    save(repo, bank, key)
+    assert cvf(repo, "lint", "--keys", str(repo / "keys"))[0] == 0
+
+
+def test_an_objective_without_questions_fails(repo):
+    bank, key = load(repo)
+    dropped = [q["id"] for q in bank["questions"] if q["objective"] == "F2.3"]
+    bank["questions"] = [q for q in bank["questions"] if q["objective"] != "F2.3"]
+    for qid in dropped:
+        del key["answers"][qid]
+    save(repo, bank, key)
+    code, out = cvf(repo, "lint", "--keys", str(repo / "keys"))
+    assert code == 1
+    assert ("foundation: objective F2.3 (Describe what the cvf/routing check needs before a PR "
+            "may merge.) has no question; add one tagged `objective: F2.3`") in out
+
+
+def test_a_thin_module_fails():
+    text = (ROOT / BANK).read_text("utf-8")
+    bank = parse_bank(text, PROGRAM, source=BANK)
+    key = parse_answer_key((KEYS / "foundation.yml").read_text("utf-8"), bank, source="key")
+    findings = lint_bank(bank, LEVEL, key, minimum=40)
+    assert [f.message for f in findings if f.rule == "module_size"] == [
+        f"foundation: module {m} has 34 question(s); it needs at least 40"
+        for m in ("rfc-lifecycle", "risk-routing", "metrics-basics")]
+
+
+def _longest(item) -> str:
+    return max(item.choices, key=lambda c: len(c.text)).letter
+
+
+@pytest.mark.parametrize("strategy", ["longest", "first"])
+def test_answering_by_shape_alone_scores_well_under_half(strategy):
+    bank = parse_bank((ROOT / BANK).read_text("utf-8"), PROGRAM, source=BANK)
+    key = parse_answer_key((KEYS / "foundation.yml").read_text("utf-8"), bank, source="key")
+    scores = []
+    for seed in range(400):
+        paper = draw_exam(bank, LEVEL, f"candidate-{seed}", 1 + seed % 3, 4)
+        answers = {item.question_id: (_longest(item) if strategy == "longest"
+                                      else item.choices[0].letter) for item in paper.items}
+        scores.append(grade_multiple_choice(paper, answers, key, LEVEL).score)
+    assert statistics.mean(scores) < 50
+    assert sum(s >= LEVEL.pass_score for s in scores) / len(scores) < 0.01

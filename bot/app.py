@@ -35,6 +35,7 @@ from bot.github.delivery import RepoConfigCache, close_port, dispatch, plan
 from bot.github.factory import GitHubFactory, factory_from_config
 from bot.github.port import CallStats, GitHubError
 from bot.github.signature import verify
+from bot.queue.worker import DeliveryQueue
 from bot.web import register_blueprints
 
 log = logging.getLogger("cvf.webhook")
@@ -51,6 +52,8 @@ class AppState:
     configs: RepoConfigCache
     factory_builder: Callable[[], GitHubFactory]
     recent_size: int = 1000
+    # The durable queue (scale-out mode): deliveries are stored and run by `cvf worker`.
+    queue: DeliveryQueue | None = None
     _factory: GitHubFactory | None = None
     _recent: OrderedDict[str, None] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -93,9 +96,11 @@ def create_app(config: Config | None = None, *, github_factory: GitHubFactory | 
     def build_factory() -> GitHubFactory:
         return github_factory or factory_from_config(config, env)
 
+    dsn = env.get(str(config.section("server")["queue_dsn_env"]), "")
     state = AppState(config=config, router=router or load_handlers(), clock=clock or utcnow,
                      secrets=secrets, configs=RepoConfigCache(config),
-                     factory_builder=build_factory, recent_size=recent_deliveries)
+                     factory_builder=build_factory, recent_size=recent_deliveries,
+                     queue=DeliveryQueue(dsn) if dsn else None)
     app = Flask("bot")
     app.config["MAX_CONTENT_LENGTH"] = int(config.section("server")["max_body_bytes"])
     app.extensions["cvf"] = state
@@ -146,6 +151,7 @@ def _log_line(headers: dict[str, str], *, status: int, outcome: str, started: fl
         "repo": repo, "status": status, "outcome": outcome, "handlers": handlers or [],
         "api_calls": stats.requests if stats else 0, "writes": stats.writes if stats else 0,
         "retries": stats.retries if stats else 0,
+        "points": stats.points if stats else 0, "not_modified": stats.not_modified if stats else 0,
         "ms": round((time.perf_counter() - started) * 1000, 1)}
     if outputs:
         line["outputs"] = outputs
@@ -164,6 +170,22 @@ def _parse(body: bytes, content_type: str) -> Any:
         form = parse_qs(body.decode("utf-8"))
         return json.loads(form["payload"][0])
     return json.loads(body)
+
+
+def _enqueue(state: AppState, event: Event, body: bytes, content_type: str,
+             reply: Callable[..., Response], meta: dict[str, Any]) -> Response:
+    """Scale-out mode: store the delivery durably and answer; a worker runs it."""
+    assert state.queue is not None
+    raw = body.decode("utf-8") if content_type.startswith("application/json") else None
+    try:
+        status, delivery = state.queue.submit(event.delivery_id, event.name, event.payload, raw)
+    except Exception as exc:  # PostgreSQL down: say so, GitHub shows the failed delivery
+        return reply(503, "queue_unavailable",
+                     {"error": "the delivery queue is unavailable; redeliver later"},
+                     error=f"{type(exc).__name__}: {exc}", **meta)
+    if status == "duplicate":
+        return reply(200, "duplicate", {"status": "duplicate"}, **meta)
+    return reply(202, "queued", {"status": "queued", "queued_as": delivery}, **meta)
 
 
 def _handle_delivery(state: AppState) -> Response:
@@ -205,6 +227,8 @@ def _handle_delivery(state: AppState) -> Response:
         if probe.status == "ignored":
             return reply(200, "ignored", {"status": "ignored"}, **meta)
         return reply(202, "no_handler", {"status": "no handler"}, **meta)
+    if state.queue is not None:
+        return _enqueue(state, event, body, request.content_type or "", reply, meta)
     stats: CallStats | None = None
     try:
         github = state.github_factory(event.repo, event.installation_id)

@@ -1,10 +1,10 @@
 """Durations written the way people write them in config and commands: ``14d``, ``36h``,
-``1w2d``, ``90m``, ``30s``."""
+``1w2d``, ``90m``, ``30s``; and the one way moments are shown to people (``shown_time``)."""
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from bot.errors import CvfError
 
@@ -35,3 +35,22 @@ def format_duration(delta: timedelta) -> str:
         if count:
             parts.append(f"{count}{unit}")
     return "".join(parts)
+
+
+def shown_time(moment: datetime | str | None) -> str:
+    """A moment as every comment, reply and page shows it: ``2026-03-01 14:05 UTC``.
+
+    One format everywhere (no ``T``, no seconds or microseconds, always the zone), so
+    readers can compare what the status comment, a reply and the dashboard say.
+    Accepts a datetime or an ISO string (``2026-03-01T14:05:09Z``); ``None`` -> ``"—"``.
+    """
+    if moment is None or moment == "":
+        return "—"
+    if isinstance(moment, str):
+        try:
+            moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+        except ValueError:
+            return str(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")

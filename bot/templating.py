@@ -14,7 +14,7 @@ from typing import Any
 
 import jinja2
 
-from bot.markdown import escape_md, escape_table_cell, fence_safe
+from bot.markdown import code, escape_md, escape_table_cell, fence_safe
 
 
 def templates_dir() -> Path:
@@ -42,6 +42,8 @@ def environment() -> jinja2.Environment:
     env.filters["md"] = escape_md
     env.filters["cell"] = escape_table_cell
     env.filters["fence_safe"] = fence_safe
+    env.filters["code"] = code
+    env.filters["code_cell"] = lambda text: code(text, in_table=True)
     return env
 
 

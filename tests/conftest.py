@@ -129,3 +129,23 @@ class LocalServer:
     def close(self) -> None:
         self.server.shutdown()
         self.thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Any]:
+    """One throw-away PostgreSQL server for the session (tests/pgcluster.py); each test
+    takes its own database with ``pg_cluster.new_database(name)``. Skipped only where no
+    PostgreSQL binaries exist."""
+    from tests import pgcluster
+
+    reason = pgcluster.available()
+    if reason:
+        pytest.skip(reason)
+    with pgcluster.Cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def pg_dsn(pg_cluster: Any) -> str:
+    """A fresh, empty database in the session's PostgreSQL server."""
+    return str(pg_cluster.new_database(f"t_{uuid.uuid4().hex[:12]}"))

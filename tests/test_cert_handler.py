@@ -157,7 +157,7 @@ def test_unknown_level_and_unknown_command_get_answers(gh):
     comment(gh, 2, "bob", "/cert request fundation\n/cert frobnicate")
     text = bot_text(gh, 2)
     assert "unknown level 'fundation'" in text and "did you mean 'foundation'" in text
-    assert "unknown /cert command" in text
+    assert "unknown `/cert` command" in text
 
 
 def test_the_issue_form_requests_an_exam(gh):
@@ -249,7 +249,7 @@ def test_bad_submissions_get_clear_messages(gh):
     assert "you have no open foundation exam; request one with `/cert request foundation`" \
         in bot_text(gh, 14)
     comment(gh, 15, "dave", "/cert submit")
-    assert "needs your answers in a ```yaml block" in bot_text(gh, 15)
+    assert "needs your answers in a fenced `` ```yaml `` block" in bot_text(gh, 15)
     assert registry(gh).attempts[0]["status"] == "open"  # none of it counted
 
 

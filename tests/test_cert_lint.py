@@ -162,3 +162,62 @@ def test_answering_by_shape_alone_scores_well_under_half(strategy):
         scores.append(grade_multiple_choice(paper, answers, key, LEVEL).score)
     assert statistics.mean(scores) < 50
     assert sum(s >= LEVEL.pass_score for s in scores) / len(scores) < 0.01
+
+
+LESSON = "certification/lessons/foundation/risk-routing.md"
+
+
+def _drop_section(text: str, heading: str) -> str:
+    start = text.index(heading)
+    end = text.index("\n## ", start + 1)
+    return text[:start] + text[end + 1:]
+
+
+def test_an_objective_no_lesson_teaches_fails_lint_and_the_catalog(repo):
+    lesson = repo / LESSON
+    lesson.write_text(_drop_section(lesson.read_text(), "## F2.3"))
+    for command in (("lint", "--keys", str(repo / "keys")), ("catalog",)):
+        code, out = cvf(repo, *command)
+        assert code == 1, out
+        assert (f"error: {LESSON}: objective F2.3 (Describe what the cvf/routing check needs "
+                "before a PR may merge.) is not taught: it has no `## F2.3` section") in out
+
+
+def test_a_missing_lesson_and_lessons_that_do_not_fill_the_hours_fail(repo):
+    (repo / LESSON).unlink()
+    code, out = cvf(repo, "catalog")
+    assert code == 1
+    assert ("foundation: module risk-routing has no lesson, so F2.1, F2.2, F2.3, F2.4 are "
+            "taught nowhere") in out
+    shutil.copy(ROOT / LESSON, repo / LESSON)
+    lesson = repo / LESSON
+    lesson.write_text(lesson.read_text().replace("minutes: 80", "minutes: 20", 1))
+    code, out = cvf(repo, "catalog")
+    assert code == 1
+    assert ("foundation: the lessons take 180 minutes but the level promises 4 hours (240 "
+            "minutes)") in out
+
+
+def test_a_thin_section_is_not_teaching(repo):
+    lesson = repo / LESSON
+    text = lesson.read_text()
+    start = text.index("## F2.2")
+    end = text.index("\n## ", start + 1)
+    lesson.write_text(text[:start] + "## F2.2 Choosing an agent\n\nThe least loaded one.\n\n"
+                      "```console\n$ cvf route --skill docs\n```\n" + text[end:])
+    code, out = cvf(repo, "lint")
+    assert code == 1
+    assert "objective F2.2 (Explain how an agent is chosen by capability and load.) is not " \
+           "taught: its section has 7 words of prose and 1 example(s)" in out
+
+
+def test_the_catalog_shows_lessons_hours_examination_and_holders(repo):
+    code, out = cvf(repo, "catalog")
+    assert code == 0, out
+    text = (repo / "certification/README.md").read_text()
+    assert "| [CVF Specialist](#specialist) | 20 | routing, monitoring, v1.3 |" in text
+    assert ("Lesson: [Risk levels and skill routing](lessons/foundation/risk-routing.md) · "
+            "80 minutes") in text
+    assert ("- **S2.4** Explain an incident from execution records alone. *Examined by "
+            "criterion diagnosis.*") in text
+    assert "Holders: none yet." in text

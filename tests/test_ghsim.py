@@ -293,6 +293,23 @@ def test_etag_gives_304_that_does_not_count(ghsim, seeded):
     seeded[0].add_comment(1, "dave", "changes the PR's comment count")
     third = raw(ghsim, "GET", f"/repos/{REPO}/pulls/1", headers={"If-None-Match": etag})
     assert third.status_code == 200 and third.headers["ETag"] != etag
+    pulls = r"/pulls/1$"
+    assert ghsim.count("GET", pulls) == 3 and ghsim.points(path=pulls) == 2
+    assert [r.points for r in ghsim.requests if r.path.endswith("/pulls/1")] == [1, 0, 1]
+
+
+def test_points_are_reported_per_client(ghsim, seeded):
+    ghsim.set_token("t-alice", "alice")
+    ghsim.set_token("t-bob", "bob")
+    ghsim.reset_log()
+    path = f"{ghsim.base_url}/repos/{REPO}/issues/1/comments"
+    first = requests.get(path, headers={"Authorization": "token t-alice"}, timeout=10)
+    requests.get(path, headers={"Authorization": "token t-alice",
+                                "If-None-Match": first.headers["ETag"]}, timeout=10)
+    requests.get(path, headers={"Authorization": "token t-bob"}, timeout=10)
+    requests.get(path, headers={"Authorization": "token t-bob"}, timeout=10)
+    assert ghsim.points_by_client() == {"alice": 1, "bob": 2}
+    assert ghsim.points("alice") == 1 and ghsim.count() == 4
 
 
 def test_primary_rate_limit_enforced(seeded):

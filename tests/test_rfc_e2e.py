@@ -215,7 +215,7 @@ def test_lifecycle_to_acceptance(stage: Stage) -> None:
     assert "| approve | 3 | 0 |" in stage.status(n)
     # A blocking concern, raised and resolved.
     stage.say(n, "alice", "/rfc concern naming")
-    assert "naming: blocking" in stage.status(n)
+    assert "naming (raised by " in stage.status(n) and "): blocking" in stage.status(n)
     # The period ends on a tick (frozen clock); the committee is mentioned once.
     lines = stage.tick(ends + timedelta(minutes=1))
     assert lines[0] == f"#{n}: open_for_comment -> review (period_end)"
@@ -297,7 +297,7 @@ def test_two_events_racing_on_one_rfc(stage: Stage) -> None:
         t.join(timeout=60)
     assert results == [200, 200]
     status = stage.status(n)
-    assert "scope: blocking" in status
+    assert "scope (raised by " in status and "): blocking" in status
     assert stage.repo.labels_on(n) == ["rfc: open-for-comment"]
     assert stage.bot_reactions(first.id) == ["rocket"]
     assert stage.bot_reactions(second.id) == ["+1"]

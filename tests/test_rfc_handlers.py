@@ -198,7 +198,6 @@ def full_lifecycle(world: World) -> None:
     opened = world.now
     world.react("alice", "+1")
     world.say("bob", "/vote approve")
-    world.say("carol", "/vote reject not convinced")
     ends = opened + timedelta(days=14)
     # Before the reminder window: nothing happens (and it is cheap).
     calls = world.gh.stats.requests
@@ -209,7 +208,10 @@ def full_lifecycle(world: World) -> None:
     world.tick(ends - timedelta(hours=47))
     world.tick(ends - timedelta(hours=46))
     reminders = [r for r in world.replies() if "Reminder" in r]
-    assert len(reminders) == 1
+    # Only the binding voter who has not voted is reminded.
+    assert len(reminders) == 1 and "@carol" in reminders[0]
+    assert "@alice" not in reminders[0] and "@bob" not in reminders[0]
+    world.say("carol", "/vote reject not convinced")
     # The period ends: review, committee mentioned.
     world.tick(ends + timedelta(minutes=5))
     assert world.labels() == ["rfc: review"]
@@ -251,7 +253,7 @@ def test_concern_blocks_acceptance_until_resolved(world):
     world.say("alice", "/rfc resolve naming")
     cid = world.say("bob", "/rfc accept")
     assert world.reactions(cid) == ["rocket"] and world.labels() == ["rfc: accepted"]
-    assert "naming: resolved" in world.status()
+    assert "naming (raised by alice): resolved" in world.status()
 
 
 def test_rejection(world):
@@ -306,7 +308,7 @@ def test_two_events_racing_both_get_applied():
     w.gh.list_issue_comments = list_with_race  # type: ignore[method-assign]
     w.deliver_comment(first.id)
     status = w.status()
-    assert "scope: blocking" in status and w.labels() == ["rfc: open-for-comment"]
+    assert "scope (raised by alice): blocking" in status and w.labels() == ["rfc: open-for-comment"]
 
 
 def test_fork_pr_keeps_state_in_labels_and_writes_on_merge():
@@ -427,10 +429,10 @@ def test_permission_matrix(command, role):
     replies = [r for r in w.replies() if f"cvf:rfc-reply:{cid}:" in r]
     if allowed:
         # Done (reaction) or refused for the state or a guard — never for the person.
-        assert w.reactions(cid) or (replies and "Not done: only" not in replies[0]), \
+        assert w.reactions(cid) or (replies and "not done: only" not in replies[0]), \
             (role, command)
     else:
-        assert len(replies) == 1 and "Not done: only" in replies[0], (role, command)
+        assert len(replies) == 1 and "not done: only" in replies[0], (role, command)
         assert f"/rfc {command}" in replies[0] and w.reactions(cid) == []
 
 
@@ -439,7 +441,7 @@ def test_the_bot_itself_is_never_obeyed(world):
                                    is_bot=True)
     world.deliver_comment(comment.id, sender="cvf-governance[bot]")
     assert world.labels() == ["rfc: draft"]
-    assert [r for r in world.replies() if "in response to" in r] == []
+    assert [r for r in world.replies() if "In response to" in r] == []
     assert "| approve | 0 | 0 |" in world.status()
 
 

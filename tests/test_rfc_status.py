@@ -42,7 +42,7 @@ def test_status_shows_period_rule_tally_and_who_has_not_voted():
     body = render_status(view(signals=[Signal("alice", APPROVE, T0, "reaction", 1),
                                        Signal("zed", REJECT, T0, "comment", 2, "no")]))
     assert body.startswith(STATUS_MARKER)
-    assert "2026-03-04 09:00:00 UTC (3 days, 0 h left)" in body
+    assert "2026-03-04 09:00 UTC (3 days, 0 h left)" in body
     assert "quorum 2 binding votes" in body
     assert "| approve | 1 | 0 |" in body and "| reject | 0 | 1 |" in body
     assert "Binding voters who have not voted: bob." in body

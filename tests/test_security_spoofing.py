@@ -18,6 +18,7 @@ from bot.rfc.record import LEDGER_MARKER, Ledger
 from bot.rfc.status import STATUS_MARKER
 from bot.templating import render
 from tests.fake_github import FakeGitHub
+from tests.gfm import code_spans, to_html
 from tests.ghsim import GitHubSimulator
 from tests.rfc_samples import rfc_text
 
@@ -156,15 +157,17 @@ def test_a_pr_title_cannot_mention_inject_html_or_fake_rows_in_the_status() -> N
     assert rows == []
 
 
-def test_a_refused_command_is_quoted_inside_a_fence_it_cannot_close() -> None:
+def test_a_refused_command_is_quoted_as_code_it_cannot_close() -> None:
     pr = Pr()
     line = "/rfc accept ``` @octo-org/everyone <!-- cvf:rfc-status --> ``` <b>x</b>"
     cid = pr.say("mallory", line)
     (reply,) = [b for b in pr.bot_texts() if f"cvf:rfc-reply:{cid}:" in b]
-    fences = [ln for ln in reply.splitlines() if ln.strip().startswith("```")]
-    assert len(fences) == 2  # the bot's own opening and closing fence, nothing more
-    outside = _outside_fences(reply)
-    assert "@octo-org/everyone" not in outside and "<b>" not in outside
+    html = to_html(reply)
+    # The command is shown whole, as one code span: nothing in it renders as markup.
+    assert any("@octo-org/everyone" in c and "<b>x</b>" in c for c in code_spans(reply))
+    assert "<b>" not in html.replace("&lt;b&gt;", "")
+    outside = re.sub(r"<code>.*?</code>", "", html, flags=re.DOTALL)
+    assert "@octo-org/everyone" not in outside
     assert reply.count("<!-- cvf:rfc-status") == 0
 
 

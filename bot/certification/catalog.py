@@ -1,11 +1,12 @@
-"""What the catalog promises about each objective: that an exam examines it.
+"""What the catalog promises about each objective: a lesson teaches it, an exam examines it.
 
-An objective nobody is examined on is a promise the certificate cannot back, so
-``cvf cert catalog`` and ``cvf cert lint`` both refuse a program with one.
+An objective nobody is taught or examined on is a promise the certificate cannot back,
+so ``cvf cert catalog`` and ``cvf cert lint`` both refuse a program with one.
 """
 
 from __future__ import annotations
 
+from bot.certification.lessons import Lesson, lesson_path, lesson_problems, parse_lesson
 from bot.certification.lint import coverage_problems
 from bot.certification.materials import Materials
 from bot.certification.program import Level
@@ -34,3 +35,22 @@ def coverage_gaps(materials: Materials, level: Level) -> list[str]:
             for objective, text, found in (
                 (o.id, o.text, examined_by(materials, level)[o.id]) for o in level.objectives)
             if not found]
+
+
+def lessons_of(materials: Materials, level: Level) -> dict[str, Lesson | str | None]:
+    """module id -> its parsed lesson, a front-matter problem, or None when missing."""
+    out: dict[str, Lesson | str | None] = {}
+    for module in level.modules:
+        path = lesson_path(materials.section["lessons_dir"], level.id, module.id)
+        text = materials.read(path)
+        out[module.id] = None if text is None else parse_lesson(text, source=path)
+    return out
+
+
+def program_gaps(materials: Materials) -> list[str]:
+    """Every objective of every level that is not both taught and examined."""
+    out: list[str] = []
+    for level in materials.program.levels:
+        out.extend(coverage_gaps(materials, level))
+        out.extend(lesson_problems(lessons_of(materials, level), level))
+    return out

@@ -14,8 +14,8 @@ import click
 
 # Concern modules, in the order they register. A module added here must define
 # ``register(cli: click.Group) -> None``.
-MODULES: tuple[str, ...] = ("rfc", "rfc_governance", "github", "cert", "routing", "metrics",
-                            "action")
+MODULES: tuple[str, ...] = ("rfc", "rfc_governance", "github", "queue", "cert", "routing",
+                            "metrics", "action")
 
 # Each top-level command: the modules that build it (in order), and the first paragraph
 # of its help, which is what ``cvf --help`` shows beside its name.
@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
              "Certification: keys, certificates, revocation, progress and the catalog."),
     "check": (("rfc", "rfc_governance"),
               "Validate the config and every RFC, then print the RFC board."),
+    "deliveries": (("queue",),
+                   "Webhook deliveries in the queue (scale-out mode): list, replay dead ones."),
     "handle": (("github",),
                "Run the handlers once for one event (`cvf action` does this for command: "
                "handle)."),
@@ -35,6 +37,8 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
               "Preview which agent runs a skill and what must happen first (R0–R3)."),
     "serve": (("github",),
               "Run the webhook app with Flask's development server (production: gunicorn)."),
+    "worker": (("queue",),
+               "Run queued webhook deliveries (scale-out mode) until SIGINT/SIGTERM."),
 }
 
 

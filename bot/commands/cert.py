@@ -22,7 +22,7 @@ from bot.certification.bank import (
     parse_answer_key,
     parse_bank,
 )
-from bot.certification.catalog import coverage_gaps
+from bot.certification.catalog import coverage_gaps, examined_by, lessons_of, program_gaps
 from bot.certification.credential import (
     Issuer,
     build_credential,
@@ -38,6 +38,7 @@ from bot.certification.documents import load_document
 from bot.certification.exam import Choice, ExamItem, ExamPaper, draw_exam
 from bot.certification.grading import grade_multiple_choice
 from bot.certification.itemstats import graded_attempt, item_statistics
+from bot.certification.lessons import lesson_problems
 from bot.certification.lint import MIN_PER_MODULE, lint_bank
 from bot.certification.materials import Materials
 from bot.certification.registry import add_revocation, iso, parse_time, with_certificate
@@ -323,11 +324,20 @@ def catalog(state: CliState, check: bool, now_text: str | None) -> None:
     """Render the public catalog to certification/README.md."""
     materials = _materials(state)
     program = materials.program
-    for level in program.levels:  # every bank and rubric must load, or the catalog lies
-        if level.exam_format == "multiple_choice":
-            materials.bank(level.id)
-        else:
-            materials.rubric(level.id)
+    # Every bank, rubric and lesson must load, and every objective be taught and
+    # examined, or the catalog promises what the program does not deliver.
+    gaps = program_gaps(materials)
+    if gaps:
+        raise _Problems(gaps)
+    lessons = {level.id: lessons_of(materials, level) for level in program.levels}
+    examined: dict[str, str] = {}
+    for level in program.levels:
+        for objective, by in examined_by(materials, level).items():
+            questions = [b for b in by if not b.startswith("criterion ")]
+            examined[objective] = (f"{len(questions)} questions" if questions else
+                                   ", ".join(sorted(set(by))))
+    lessons_dir = materials.section["lessons_dir"].rstrip("/")
+    link_base = lessons_dir.removeprefix("certification/")
     registry = materials.registry()
     now = _now(now_text)
     logins = sorted({c["login"] for c in registry.certificates}, key=str.lower)
@@ -336,6 +346,7 @@ def catalog(state: CliState, check: bool, now_text: str | None) -> None:
         for level_id in sorted(program.covered_by(registry.held_levels(login, now))):
             holders[level_id].append({"login": login})
     text = render("certification/catalog.md", program=program, holders=holders,
+                  lessons=lessons, link_base=link_base, examined=examined,
                   public_key=materials.section["public_key"],
                   revocations=materials.section["revocations"])
     target = Path(state.root) / "certification" / "README.md"
@@ -457,8 +468,8 @@ def lint(state: CliState, key_options: tuple[str, ...], keys_dir: str | None) ->
 
     The correct option must be the longest in at most 35% of a bank's questions and sit
     in each position about equally (within 10 points of uniform); options must be
-    distinct and plausible; every objective must be examined (by questions or a rubric).
-    The rules about the correct option need the answer key.
+    distinct and plausible; every objective must be examined (by questions or a rubric)
+    and taught by its module's lesson. The rules about the correct option need the key.
     """
     materials = _materials(state)
     program = materials.program
@@ -494,6 +505,7 @@ def lint(state: CliState, key_options: tuple[str, ...], keys_dir: str | None) ->
                 problems.append(f"{path}:{line}: {finding}" if line else f"{path}: {finding}")
             checked += len(bank.questions)
         problems.extend(coverage_gaps(materials, level))
+        problems.extend(lesson_problems(lessons_of(materials, level), level))
     for note in notes:
         click.echo(note, err=True)
     if problems:

@@ -27,6 +27,7 @@ from github.Reaction import Reaction as GhReaction
 from github.WorkflowRun import WorkflowRun as GhWorkflowRun
 
 from bot.github.auth import DEFAULT_API_URL, CountingAuth
+from bot.github.conditional import EtagCache, install
 from bot.github.port import (
     CallStats,
     ChangedFile,
@@ -86,7 +87,7 @@ class PyGithubAdapter:
                  sleeper: Sleeper | None = None,
                  seconds_between_writes: float | None = SECONDS_BETWEEN_WRITES,
                  timeout: int = 20, conflict_retries: int = 3,
-                 stats: CallStats | None = None) -> None:
+                 stats: CallStats | None = None, etags: EtagCache | None = None) -> None:
         self.repo = repo
         self.stats = stats if stats is not None else CallStats()
         self.dry_run = dry_run
@@ -103,6 +104,8 @@ class PyGithubAdapter:
                           seconds_between_requests=None,
                           seconds_between_writes=seconds_between_writes, lazy=True)
         self._requester = self._gh.requester
+        # Repeated reads go out with If-None-Match; a 304 costs no rate-limit point.
+        install(self._requester, etags if etags is not None else EtagCache(), self.stats)
         self._repo = self._gh.get_repo(repo)
         self._path = f"/repos/{repo}"
         self._default_branch: str | None = None

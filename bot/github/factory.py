@@ -15,6 +15,7 @@ from bot.config import Config
 from bot.durations import parse_duration
 from bot.github.adapter import SECONDS_BETWEEN_WRITES, PyGithubAdapter
 from bot.github.auth import AppCredentials, Clock, Credentials, api_url, credentials_from_env
+from bot.github.conditional import EtagCaches
 from bot.github.port import CallStats, GitHubPort
 from bot.github.retry import Sleeper
 
@@ -27,7 +28,8 @@ class GitHubFactory(Protocol):
 
 
 class AdapterFactory:
-    """Makes one ``PyGithubAdapter`` per delivery; shares credentials (and token cache)."""
+    """Makes one ``PyGithubAdapter`` per delivery; shares credentials (and token cache) and
+    the remembered ETags of each installation (so a repeated read costs no point)."""
 
     def __init__(self, credentials: Credentials, *, api_url: str, bot_login: str,
                  attempts: int = 4, max_wait: float = 60.0, sleeper: Sleeper | None = None,
@@ -39,6 +41,7 @@ class AdapterFactory:
         self.max_wait = max_wait
         self.sleeper = sleeper
         self.seconds_between_writes = seconds_between_writes
+        self.etags = EtagCaches()
 
     def __call__(self, repo: str, installation_id: int | None = None, *,
                  dry_run: bool = False) -> PyGithubAdapter:
@@ -54,7 +57,9 @@ class AdapterFactory:
         return PyGithubAdapter(repo, token=token, api_url=self.api_url, bot_login=self.bot_login,
                                dry_run=dry_run, attempts=self.attempts, max_wait=self.max_wait,
                                sleeper=self.sleeper, stats=stats,
-                               seconds_between_writes=self.seconds_between_writes)
+                               seconds_between_writes=self.seconds_between_writes,
+                               etags=self.etags.for_installation(
+                                   "token" if installation_id is None else installation_id))
 
     def repositories(self, fallback: tuple[str, ...] = ()) -> list[tuple[str, int | None]]:
         """The repositories the ticker visits: every installation's in App mode."""

@@ -132,11 +132,19 @@ class WriteRecord:
 
 @dataclass
 class CallStats:
-    """API calls made through the adapter, so tests and benchmarks can report calls/event."""
+    """API calls made through the adapter, so tests and benchmarks can report calls/event.
+
+    ``requests`` counts every request sent; ``points`` the rate-limit points they cost
+    (all but the ones GitHub answered 304 to a conditional request, counted in
+    ``not_modified``); ``rate_remaining`` is the last ``X-RateLimit-Remaining`` seen.
+    """
 
     requests: int = 0
     writes: int = 0
     retries: int = 0
+    points: int = 0
+    not_modified: int = 0
+    rate_remaining: int | None = None
     write_log: list[WriteRecord] = field(default_factory=list)
 
 

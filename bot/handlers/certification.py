@@ -49,7 +49,8 @@ from bot.durations import parse_duration
 from bot.errors import CvfError
 from bot.events import Event, router, utcnow
 from bot.github.port import CheckRunOutput, GitHubPort
-from bot.markdown import command_lines, mention
+from bot.markdown import Md, code, command_lines, md, mention
+from bot.replies import did_you_mean, reply_body
 from bot.templating import render
 
 _REQUEST = re.compile(r"^/cert\s+request\s+(\S+)\s*$", re.IGNORECASE)
@@ -61,8 +62,9 @@ _FORM_LEVEL = re.compile(r"^#{1,6}\s*Level\s*\n+\s*([A-Za-z0-9_-]+)\s*$",
                          re.IGNORECASE | re.MULTILINE)
 EXAM_FORM_LABEL = "exam-request"
 CHECK_NAME = "cvf/certification"
-HELP = ("`/cert request <level>` asks for an exam; `/cert submit` followed by a ```yaml block "
-        "submits answers; `/grade criterion=score …` scores a rubric exam (reviewers only).")
+HELP = Md("`/cert request <level>` asks for an exam; `/cert submit` followed by a fenced "
+          "`` ```yaml `` block submits answers; `/grade criterion=score …` scores a rubric "
+          "exam (reviewers only).")
 
 
 # -- the gate other concerns call ------------------------------------------------------
@@ -99,11 +101,22 @@ def on_comment(event: Event, gh: GitHubPort) -> None:
         elif _SUBMIT.match(line):
             ctx.guard(lambda line=line: ctx.submit_comment(body, quote=line), quote=line)
         elif _HELP.match(line):
-            ctx.reply(f"certification commands: {HELP}", quote=line)
+            ctx.reply(Md(f"certification commands: {HELP}"), quote=line)
         elif _ANY_CERT.match(line):
-            ctx.reply("unknown /cert command", quote=line, hint=HELP)
+            headline, hint = _unknown_cert(line)
+            ctx.reply(headline, quote=line, hint=hint)
     if find_grade_commands(body):
         ctx.guard(lambda: ctx.grade(body))
+
+
+def _unknown_cert(line: str) -> tuple[Md, Md]:
+    """(headline, what to do instead) for a ``/cert`` line no command matched."""
+    word = (line.split()[1:2] or [""])[0].lower()
+    guess = did_you_mean(word, ("request", "submit", "help")) if word else None
+    if guess:
+        return (md("{} is not a certification command. Did you mean {}?",
+                   code(f"/cert {word}"), code(f"/cert {guess}")), HELP)
+    return Md("unknown `/cert` command."), HELP
 
 
 @router.register("issues", "opened")
@@ -216,9 +229,8 @@ class _Context:
               problems: list[str] | None = None, hint: str | None = None,
               key: str = "") -> None:
         marker = f"<!-- cvf:cert-reply:{self.trigger}{key}:{_short(headline)} -->"
-        body = render("certification/reply.md", marker=marker, quote=quote,
-                      mention=mention(self.login), headline=headline, problems=problems or [],
-                      hint=hint)
+        body = reply_body(marker, self.login, headline, quote=quote, url=self.url,
+                          details=problems or [], instead=hint)
         self.gh.upsert_sticky_comment(self.number, marker, body)
 
     # -- request --------------------------------------------------------------------
@@ -269,8 +281,8 @@ class _Context:
     def submit_comment(self, body: str, *, quote: str) -> None:
         block = _YAML_BLOCK.search(body)
         if block is None:
-            raise SubmissionError("`/cert submit` needs your answers in a ```yaml block "
-                                  "in the same comment",
+            raise SubmissionError("`/cert submit` needs your answers in a fenced "
+                                  "`` ```yaml `` block in the same comment",
                                   hint="copy the YAML from your exam comment and fill it in")
         self._submit(block.group(1), source=f"comment {self.url or self.trigger}",
                      level_from_path=None)

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.config import Config
-from bot.durations import parse_duration
+from bot.durations import parse_duration, shown_time
 from bot.errors import CvfError
 from bot.events import Event, router
 from bot.github.port import (
@@ -28,7 +28,8 @@ from bot.github.port import (
     PullRequest,
     TeamLookupError,
 )
-from bot.markdown import escape_md, fence_safe, mention
+from bot.markdown import Md, code, escape_md, md, mention
+from bot.replies import did_you_mean, reply_body
 from bot.rfc import lifecycle
 from bot.rfc.discussion import Discussion, summarize
 from bot.rfc.document import DocumentError, RfcDocument, parse_rfc, update_front_matter
@@ -58,8 +59,16 @@ from bot.rfc.record import (
     iso,
     replay,
 )
-from bot.rfc.slash import Command, parse_commands
-from bot.rfc.status import STATUS_MARKER, build_view, reactions_seen_in, render_status
+from bot.rfc.slash import RFC_SUBCOMMANDS, VOTE_WORDS, Command, parse_commands
+from bot.rfc.status import (
+    STATUS_MARKER,
+    build_view,
+    concern_raisers,
+    plural,
+    reactions_seen_in,
+    render_status,
+    waiting_on,
+)
 from bot.rfc.tally import (
     COMMENT_SOURCE,
     Signal,
@@ -133,6 +142,8 @@ class Committee:
     shown: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     mentions: list[str] = field(default_factory=list)
+    teams: dict[str, list[str]] = field(default_factory=dict)  # "org/team" -> its logins
+    unread_teams: list[str] = field(default_factory=list)
 
     def has(self, login: str) -> bool:
         return login.lower() in self.members
@@ -152,9 +163,12 @@ def resolve_committee(gh: GitHubPort, config: Config,
         org, _, team = slug.partition("/")
         result.mentions.append(mention(slug))
         try:
-            for login in gh.team_members(org, team):
+            members = list(gh.team_members(org, team))
+            result.teams[slug] = members
+            for login in members:
                 names.setdefault(login.lower(), login)
         except TeamLookupError as exc:
+            result.unread_teams.append(slug)
             result.errors.append(f"committee team {slug} could not be read, so its members "
                                  f"count as non-binding until it can: {exc}")
     names = {k: v for k, v in names.items() if not is_self(v, config)}
@@ -414,7 +428,7 @@ def _sync_once(gh: GitHubPort, config: Config, number: int, *, now: datetime,
 
     # 1. Answer the people first, so a crash after this point only repeats idempotent writes.
     _answer(gh, config, snap, outcome.new_entries, machine, trigger, permissions)
-    _clock_comments(gh, config, snap, outcome.new_entries, machine, current, now)
+    _clock_comments(gh, config, snap, outcome.new_entries, machine, current, now, permissions)
 
     # 2. The projections: status comment, labels, check run, front matter.
     resolved = sorted(n for n, done in machine.concerns.items() if done)
@@ -425,7 +439,8 @@ def _sync_once(gh: GitHubPort, config: Config, number: int, *, now: datetime,
                       resolved=resolved, late_concerns=outcome.late_concerns,
                       errors=snap.committee.errors + gate_errors + snap.lint_errors,
                       require_answered=bool(rfc["require_answered_threads"]), ledger=ledger,
-                      reactions_seen=reactions_seen(snap.signals))
+                      reactions_seen=reactions_seen(snap.signals),
+                      resolvers=permissions.get("resolve"))
     body = render_status(view)
     if snap.status_comment is None or snap.status_comment.body != body:
         gh.upsert_sticky_comment(number, STATUS_MARKER, body)
@@ -464,17 +479,64 @@ def _reply(gh: GitHubPort, snap: Snapshot, number: int, marker: str, text: str) 
         return
     # Posted as a sticky comment: two workers answering the same command at once (GitHub
     # redelivering while the first is still busy) converge on one reply.
-    gh.upsert_sticky_comment(number, marker, f"{marker}\n{text}")
+    gh.upsert_sticky_comment(number, marker, text if text.startswith(marker)
+                             else f"{marker}\n{text}")
 
 
-def _quote(author: str, line: str) -> str:
-    return f"{escape_md(author)}: in response to\n\n```\n{fence_safe(line)}\n```\n"
+def _respond(gh: GitHubPort, snap: Snapshot, marker: str, comment: Comment, line: str,
+             reason: str, *, instead: str | None = None, more: Md | None = None) -> None:
+    """Answer one command in the shared reply format (bot.replies)."""
+    _reply(gh, snap, snap.pull.number, marker,
+           reply_body(marker, comment.author, reason, quote=line, url=comment.html_url,
+                      instead=instead, more=more))
+
+
+# Commands that belong together: a misspelt one is answered with its family only.
+_FAMILIES: tuple[tuple[str, ...], ...] = (
+    ("accept", "reject", "postpone", "withdraw"),
+    ("open", "review", "extend"),
+    ("concern", "resolve"),
+    ("status", "help"),
+)
+
+
+def _family_help(name: str, permissions: dict[str, frozenset[str]]) -> Md:
+    family = next((f for f in _FAMILIES if name in f), ())
+    lines = [line for line in help_lines(permissions)
+             if line.command.split()[1] in family]
+    rows = [md("- {}: {} ({}; {})", code(line.command), line.summary, line.states, line.who)
+            for line in lines]
+    if name in ("status", "help"):
+        rows = [Md("- `/rfc status`: refresh the status comment"),
+                Md("- `/rfc help`: list every RFC command")]
+    return Md("\n".join([*rows, "", "All commands: `/rfc help`."]))
+
+
+def _not_understood(command: Command, permissions: dict[str, frozenset[str]]
+                    ) -> tuple[Md, str | None, Md | None]:
+    """(reason, instead, more) for a malformed command: "did you mean" and its family."""
+    reason = Md(f"not understood: {command.error}.")
+    if command.kind == "rfc" and command.name and command.name not in RFC_SUBCOMMANDS:
+        guess = did_you_mean(command.name, RFC_SUBCOMMANDS)
+        if guess:
+            rest = f" {command.argument}" if command.argument else ""
+            return (md("{} is not an RFC command. Did you mean {}?",
+                       code(f"/rfc {command.name}"), code(f"/rfc {guess}{rest}")),
+                    None, _family_help(guess, permissions))
+        return reason, None, Md(_help_text(permissions))
+    if command.kind == "vote" and command.name and command.name not in VOTE_WORDS:
+        guess = did_you_mean(command.name, [w for w in VOTE_WORDS if "_" not in w])
+        if guess:
+            return (md("{} is not a vote option. Did you mean {}?",
+                       code(f"/vote {command.name}"), code(f"/vote {guess}")),
+                    None, Md("Votes: `/vote approve`, `/vote request-changes`, `/vote reject`, "
+                             "`/vote abstain` (a reason may follow), `/vote retract`."))
+    return reason, None, None
 
 
 def _answer(gh: GitHubPort, config: Config, snap: Snapshot, new: list[Entry],
             machine: Machine, trigger: int | None,
             permissions: dict[str, frozenset[str]]) -> None:
-    number = snap.pull.number
     by_comment = {c.id: c for c in snap.comments}
     for entry in new:
         comment = by_comment.get(entry.comment_id)
@@ -485,9 +547,15 @@ def _answer(gh: GitHubPort, config: Config, snap: Snapshot, new: list[Entry],
             gh.add_comment_reaction(comment.id, reaction)
         else:
             line = _line_of(comment, entry)
-            _reply(gh, snap, number, _marker("reply", comment.id, _short(entry.key)),
-                   _quote(comment.author, line)
-                   + f"\nNot done: {entry.reason}.\n")
+            instead: Md | None = None
+            if entry.reason.startswith("unresolved concerns"):
+                names = [n.strip() for n in entry.reason.split(":", 1)[1].split(",")]
+                raisers = concern_raisers(Ledger([*snap.ledger.entries, *new]))
+                instead = Md(f"the RFC waits for "
+                             f"{waiting_on(names, raisers, permissions.get('resolve'))}; "
+                             f"then write {code('/rfc ' + entry.command)} again.")
+            _respond(gh, snap, _marker("reply", comment.id, _short(entry.key)), comment,
+                     line, Md(f"not done: {entry.reason}."), instead=instead)
     # Malformed commands anywhere (answered once each), and the triggering comment's
     # votes, `status` and `help`.
     for comment in snap.comments:
@@ -496,10 +564,9 @@ def _answer(gh: GitHubPort, config: Config, snap: Snapshot, new: list[Entry],
         for command in parse_commands(comment.body):
             if command.error is not None:
                 key = _short(f"{command.line_no}:{command.line}")
-                _reply(gh, snap, number, _marker("reply", comment.id, key),
-                       _quote(comment.author, command.line)
-                       + f"\nNot understood: {command.error}.\n\n"
-                       + _help_text(permissions))
+                reason, hint, more = _not_understood(command, permissions)
+                _respond(gh, snap, _marker("reply", comment.id, key), comment, command.line,
+                         reason, instead=hint, more=more)
             elif comment.id == trigger:
                 _answer_trigger(gh, config, snap, comment, command, machine, permissions)
 
@@ -534,11 +601,13 @@ def _answer_trigger(gh: GitHubPort, config: Config, snap: Snapshot, comment: Com
         late = ends is not None and machine.state != OPEN and comment.updated_at > ends
         final = machine.state in lifecycle.FINAL_STATES or machine.state == "postponed"
         if late or final:
-            why = (f"the comment period ended {iso(ends)}" if late and ends
+            why = (f"the comment period ended {shown_time(ends)}" if late and ends
                    else f"the RFC is {state_word(machine.state)}")
-            _reply(gh, snap, number, _marker("vote", comment.id, _short(command.line)),
-                   _quote(comment.author, command.line)
-                   + f"\nYour vote is shown in the status comment but not counted: {why}.\n")
+            _respond(gh, snap, _marker("vote", comment.id, _short(command.line)), comment,
+                     command.line, f"your vote is shown in the status comment but not "
+                     f"counted: {why}.",
+                     instead=None if final else "a committee member can reopen voting with "
+                     "`/rfc extend 7d`; then vote again.")
         else:
             _react_once(gh, config, comment.id, "+1")
 
@@ -559,30 +628,53 @@ def _answer_non_rfc(gh: GitHubPort, config: Config, number: int, trigger: int) -
     if any(marker in c.body for c in comments if is_self(c.author, config)):
         return
     directory = config.rfc["directory"]
-    gh.create_comment(number, f"{marker}\n" + _quote(comment.author, commands[0].line)
-                      + f"\nNot done: this pull request changes no RFC file under "
-                        f"`{escape_md(directory)}/`, so RFC commands do not apply here.\n")
+    gh.create_comment(number, reply_body(
+        marker, comment.author, md("not done: this pull request changes no RFC file under {}, "
+                                   "so RFC commands do not apply here.",
+                                   code(f"{directory}/")),
+        quote=commands[0].line, url=comment.html_url,
+        instead=md("add or change one RFC file under {} in this pull request, or open a "
+                   "new one for the RFC.", code(f"{directory}/"))))
+
+
+def reminder_mentions(committee: Committee, not_voted: Iterable[str]) -> str:
+    """Who a reminder pings: only binding voters who have not voted, teams expanded to
+    their people. A team is named (not pinged) while some of its members have not voted;
+    a team the bot could not read is pinged, since nobody can tell who in it voted."""
+    waiting = {login.lower(): login for login in not_voted}
+    in_teams = {m.lower() for members in committee.teams.values() for m in members}
+    parts = [mention(login) for key, login in waiting.items() if key not in in_teams]
+    for slug, members in committee.teams.items():
+        left = [waiting[m.lower()] for m in members if m.lower() in waiting]
+        if left:
+            parts.append(md("{} ({})", slug, Md(" ".join(mention(m) for m in left))))
+    parts += [mention(slug) for slug in committee.unread_teams]
+    return " ".join(parts)
 
 
 def _clock_comments(gh: GitHubPort, config: Config, snap: Snapshot, new: list[Entry],
-                    machine: Machine, current: Tally, now: datetime) -> None:
+                    machine: Machine, current: Tally, now: datetime,
+                    permissions: dict[str, frozenset[str]] | None = None) -> None:
     number = snap.pull.number
     mentions = " ".join(snap.committee.mentions)
     for entry in new:
         if entry.command == lifecycle.PERIOD_END and entry.outcome == APPLIED:
+            unresolved = list(machine.unresolved)
+            waits = (waiting_on(unresolved, concern_raisers(Ledger([*snap.ledger.entries,
+                                                                      *new])),
+                                (permissions or {}).get("resolve")) if unresolved else None)
             _reply(gh, snap, number, _marker("review", entry.at),
                    render("rfc/period-ended.md.j2", mentions=mentions,
-                          ends=entry.at.replace("T", " ").removesuffix("Z"),
+                          ends=shown_time(entry.at), waits=waits,
                           outcome=current.outcome, rule=current.rule.describe()))
     reminder = config.rfc["reminder_before"]
     ends = machine.period_ends
     if reminder and machine.state == OPEN and ends is not None:
         before = parse_duration(str(reminder))
-        if ends - before <= now < ends:
-            not_voted = [mention(login) for login in current.binding_not_voted]
+        who = reminder_mentions(snap.committee, current.binding_not_voted)
+        if who and ends - before <= now < ends:
             _reply(gh, snap, number, _marker("reminder", iso(ends)),
-                   render("rfc/reminder.md.j2", ends=iso(ends).replace("T", " ")
-                          .removesuffix("Z"), mentions=" ".join(not_voted) or mentions))
+                   render("rfc/reminder.md.j2", ends=shown_time(ends), mentions=who))
 
 
 # -- projections --------------------------------------------------------------------------
@@ -601,13 +693,14 @@ def _check(gh: GitHubPort, pull: PullRequest, snap: Snapshot, state: str) -> Non
     if pull.state != "open":
         return
     if snap.lint_errors:
-        output = CheckRunOutput(title=f"{len(snap.lint_errors)} lint error(s) in {snap.path}",
+        output = CheckRunOutput(title=f"{plural(len(snap.lint_errors), 'lint error')} in "
+                                      f"{snap.path}",
                                 summary="\n".join(f"- {escape_md(e)}"
                                                   for e in snap.lint_errors[:50]))
         conclusion = "failure"
     else:
         output = CheckRunOutput(title=f"RFC {state_word(state)}",
-                                summary=f"`{snap.path}` is {state_word(state)}.")
+                                summary=md("{} is {}.", code(snap.path), state_word(state)))
         conclusion = "success"
     gh.set_check_run(pull.head_sha, CHECK_NAME, status="completed", conclusion=conclusion,
                      output=output)
@@ -622,7 +715,7 @@ def _report_many(gh: GitHubPort, pull: PullRequest, paths: list[str]) -> None:
                          output=CheckRunOutput(
                              title=f"{len(paths)} RFCs in one pull request",
                              summary="One pull request may add or change one RFC: "
-                                     + ", ".join(f"`{p}`" for p in paths)))
+                                     + ", ".join(code(p) for p in paths)))
 
 
 def _problem_comment(gh: GitHubPort, snap: Snapshot) -> None:

@@ -25,8 +25,9 @@ from bot.github.port import (
     Review,
     TeamLookupError,
 )
-from bot.markdown import command_lines, mention
+from bot.markdown import Md, code, command_lines, md
 from bot.metrics.facts import DECISION_WORDS
+from bot.replies import reply_body
 from bot.routing.model import RiskLevel
 from bot.routing.policy import RoutingPolicy, build_policy
 from bot.routing.pulls import (
@@ -229,7 +230,9 @@ def _label_changed(ctx: _Context, label: str, *, added: bool) -> None:
             _refuse(ctx, comments, f"label:{key}:{sender.lower()}:{pull.head_sha}", sender,
                     f"you cannot lower the risk of this pull request from {base.name} to "
                     f"{level.name}: only a committee member may. The label is ignored.",
-                    f"Added the label “{label}”.")
+                    f"Added the label “{label}”.",
+                    instead="ask a committee member to add the label, or change the "
+                    "pull request so it no longer touches the riskier paths.")
     _evaluate_and_publish(ctx, state=state, comments=comments, pull=pull,
                           membership=membership)
 
@@ -241,10 +244,12 @@ def _approve_risk(ctx: _Context, comment: dict[str, Any], reason: str) -> None:
     sender = ctx.event.sender
     comment_id = comment.get("id")
     quote = str(comment.get("body", ""))
+    url = str(comment.get("html_url") or "")
     key = f"approve-risk:{comment_id}"
     membership = Membership(ctx.port, ctx.policy)
     if pull.state != "open":
-        _refuse(ctx, comments, key, sender, "this pull request is closed.", quote)
+        _refuse(ctx, comments, key, sender, "this pull request is closed.", quote, url=url,
+                instead="reopen it first if it still needs the approval.")
         return
     evaluation = _evaluate(ctx, pull, state, membership)
     role = ctx.policy.approval_roles[RiskLevel.R3]
@@ -253,21 +258,27 @@ def _approve_risk(ctx: _Context, comment: dict[str, Any], reason: str) -> None:
         what = {RiskLevel.R2: "it needs an approving review instead",
                 RiskLevel.R1: "it only needs its changes to stay within scope",
                 RiskLevel.R0: "nothing needs approving"}[evaluation.risk]
-        _refuse(ctx, comments, key, sender, f"`/approve-risk` is for R3 pull requests; this "
-                f"one is {evaluation.risk.name}, so {what}.", quote)
+        _refuse(ctx, comments, key, sender, Md(f"`/approve-risk` is for R3 pull requests; "
+                f"this one is {evaluation.risk.name}, so {what}."), quote, url=url)
         return
     if not membership(role, sender):
         _refuse(ctx, comments, key, sender, f"only members of {role} can record the human "
-                f"intervention an R3 pull request needs.", quote)
+                f"intervention an R3 pull request needs.", quote, url=url,
+                instead=md("ask one of them ({}) to comment {}.",
+                           membership.describe(role) or role, code("/approve-risk <reason>")))
         return
     if sender.lower() == pull.author.lower():
         _refuse(ctx, comments, key, sender, "the author of a pull request cannot approve its "
-                "own risk; another committee member must.", quote)
+                "own risk; another committee member must.", quote, url=url,
+                instead=md("ask another member of {} to comment {}.", role,
+                           code("/approve-risk <reason>")))
         return
     if not holds(sender, RiskLevel.R3):
         why = (ctx.problems[-1] + "." if ctx.problems else
                "you do not hold the certification level needed to approve R3 changes.")
-        _refuse(ctx, comments, key, sender, why, quote)
+        _refuse(ctx, comments, key, sender, why, quote, url=url,
+                instead="ask a certified member of the role, or earn the level with "
+                "`/cert request <level>`.")
         return
     state.record_risk_approval(RiskApproval(by=sender, sha=pull.head_sha, reason=reason[:500],
                                             at=ctx.event.now.isoformat()))
@@ -439,10 +450,11 @@ def _read_state(ctx: _Context, comments: list[Comment]) -> GateState:
 
 
 def _refuse(ctx: _Context, comments: list[Comment], key: str, login: str, why: str,
-            quote: str) -> None:
-    """Answer a refused request once (a redelivered event finds the earlier answer)."""
+            quote: str, *, url: str = "", instead: str | None = None) -> None:
+    """Answer a refused request once (a redelivered event finds the earlier answer), in
+    the shared reply format (bot.replies)."""
     tag = f"<!-- cvf:routing-reply {re.sub(r'[^A-Za-z0-9:_.@-]', '_', key)} -->"
     if any(_is_own(ctx, c) and tag in c.body for c in comments):
         return
-    body = render("routing/refusal.md.j2", tag=tag, who=mention(login), why=why, quote=quote)
-    ctx.port.create_comment(ctx.number, body)
+    ctx.port.create_comment(ctx.number, reply_body(tag, login, why, quote=quote, url=url,
+                                                   instead=instead))

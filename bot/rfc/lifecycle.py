@@ -113,7 +113,8 @@ def _answered_threads(f: Facts) -> str | None:
 def _lint_clean(f: Facts) -> str | None:
     if not f.lint_errors:
         return None
-    return f"the RFC file has {f.lint_errors} lint error(s); see the `cvf/rfc` check"
+    errors = "1 lint error" if f.lint_errors == 1 else f"{f.lint_errors} lint errors"
+    return f"the RFC file has {errors}; see the `cvf/rfc` check"
 
 
 def _period_over(f: Facts) -> str | None:
@@ -229,7 +230,7 @@ def decide(state: str, command: str, actor_roles: Iterable[str], facts: Facts,
     if permissions is not None and command in permissions:
         allowed = permissions[command]
     if not permitted(actor_roles, allowed):
-        who = " or ".join(_role_words(allowed)) or "nobody"
+        who = " or ".join(role_words(allowed)) or "nobody"
         return Refusal(command, "not_permitted", f"only {who} may use `/rfc {command}`")
     if state not in rule.from_states:
         where = ", ".join(_state_words(rule.from_states))
@@ -263,7 +264,7 @@ def _state_words(states: Iterable[str]) -> list[str]:
     return [state_word(s) for s in STATES if s in set(states)]
 
 
-def _role_words(roles: Iterable[str]) -> list[str]:
+def role_words(roles: Iterable[str]) -> list[str]:
     words = {AUTHOR: "the RFC's authors", COMMITTEE: "committee members",
              BINDING_VOTER: "binding voters", ANYONE: "anyone", BOT: "the bot"}
     return [words[r] for r in (AUTHOR, COMMITTEE, BINDING_VOTER, ANYONE, BOT) if r in set(roles)]
@@ -288,7 +289,7 @@ def help_lines(permissions: Mapping[str, frozenset[str]] | None = None) -> list[
             rule.command, "")
         out.append(HelpLine(f"/rfc {rule.command}{arg}", rule.summary,
                             ", ".join(_state_words(rule.from_states)),
-                            ", ".join(_role_words(perms.get(rule.command, rule.roles)))))
+                            ", ".join(role_words(perms.get(rule.command, rule.roles)))))
     return out
 
 

@@ -231,9 +231,12 @@ def replay(ledger: Ledger, pending: Iterable[Pending], *, now: datetime,
 
 
 def deciders(ledger: Ledger, to_state: str) -> list[str]:
-    """Who moved the RFC into ``to_state`` (the last time it happened)."""
+    """Who decided the move into ``to_state`` (the last time it happened): the binding
+    voters and the committee member who recorded it, as the front matter's ``deciders``."""
     for entry in reversed(ledger.entries):
         if entry.outcome == APPLIED and entry.to_state == to_state and entry.from_state != to_state:
+            if entry.deciders:
+                return list(entry.deciders)
             return [entry.by] if entry.by != BOT else []
     return []
 

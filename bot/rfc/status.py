@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bot.durations import shown_time
 from bot.errors import CvfError
+from bot.markdown import Md, code, md
 from bot.rfc.discussion import Discussion
 from bot.rfc.lifecycle import (
     ACCEPTED,
@@ -22,9 +24,10 @@ from bot.rfc.lifecycle import (
     REJECTED,
     REVIEW,
     WITHDRAWN,
+    role_words,
     state_word,
 )
-from bot.rfc.record import Ledger, decided_at, deciders, iso
+from bot.rfc.record import APPLIED, Ledger, decided_at, deciders
 from bot.rfc.tally import OPTION_WORDS, OPTIONS, Tally, format_share
 from bot.templating import render
 
@@ -54,6 +57,7 @@ class StatusView:
     state_label: str
     period_ends: str | None
     days_left: str | None
+    period_over: bool
     rule: str
     rows: list[dict[str, Any]]
     voters: list[dict[str, Any]]
@@ -87,34 +91,68 @@ def days_left(now: datetime, ends: datetime | None) -> str | None:
     return f"{hours} h {rest % 3600 // 60} min left"
 
 
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``plural(1, "comment")`` -> "1 comment"; 0 and many take the plural."""
+    return f"{count} {word if count == 1 else (words or word + 's')}"
+
+
+def concern_raisers(ledger: Ledger) -> dict[str, str]:
+    """Who raised each concern: the latest applied ``/rfc concern`` for the name."""
+    return {e.argument: e.by for e in ledger.entries
+            if e.command == "concern" and e.outcome == APPLIED}
+
+
+def waiting_on(unresolved: list[str], raisers: dict[str, str],
+               resolvers: frozenset[str] | None = None) -> Md:
+    """"the blocking concern naming (raised by alice); committee members resolve it with
+    `/rfc resolve naming` once addressed" -- said wherever an RFC waits for one."""
+    parts = [md("{} (raised by {})", n, raisers[n]) if n in raisers else md("{}", n)
+             for n in unresolved]
+    who = " or ".join(role_words(resolvers or frozenset({"committee"}))) or "nobody"
+    first = unresolved[0] if re.fullmatch(r"[\w .-]+", unresolved[0]) else "<name>"
+    return Md(f"the blocking concern{'s' if len(parts) > 1 else ''} {', '.join(parts)}; "
+              f"{who} resolve{'s' if who == 'nobody' else ''} "
+              f"{'them' if len(parts) > 1 else 'it'} with "
+              f"{code('/rfc resolve ' + first)} once addressed")
+
+
 def next_step(state: str, tally: Tally, unresolved: list[str], unanswered: int,
-              require_answered: bool, period_ends: str | None) -> str:
+              require_answered: bool, period_ends: str | None,
+              raisers: dict[str, str] | None = None,
+              resolvers: frozenset[str] | None = None) -> Md:
+    waits = waiting_on(unresolved, raisers or {}, resolvers) if unresolved else None
     if state == DRAFT:
-        return "An author or a committee member writes `/rfc open` to start the comment period."
+        return Md("An author or a committee member writes `/rfc open` to start the comment "
+                  "period.")
     if state == OPEN:
-        return (f"Comment and vote until {period_ends} UTC; the RFC then moves to review "
+        text = (f"Comment and vote until {period_ends}; the RFC then moves to review "
                 "on its own.")
+        return Md(text + (f" It cannot be accepted while it waits for {waits}." if waits
+                          else ""))
     if state == REVIEW:
-        blockers = []
-        if unresolved:
-            blockers.append("resolve the open concerns (`/rfc resolve <name>`)")
-        if require_answered and unanswered:
-            blockers.append(f"answer the {unanswered} open review thread(s)")
+        if waits:
+            thread_note = (f" The {plural(unanswered, 'unanswered review thread')} also need"
+                           f"{'s' if unanswered == 1 else ''} an author's reply."
+                           if require_answered and unanswered else "")
+            return Md(f"The RFC waits for {waits}; `/rfc accept` is refused until then."
+                      + thread_note)
         if not tally.outcome.quorum_met:
-            return ("The quorum is not met. The committee can reopen voting with "
-                    "`/rfc extend 7d`, or `/rfc postpone` the RFC.")
+            return Md("The quorum is not met. The committee can reopen voting with "
+                      "`/rfc extend 7d`, or `/rfc postpone` the RFC.")
         if tally.outcome.decision == "accept":
-            if blockers:
-                return "Before acceptance: " + "; ".join(blockers) + "."
-            return "The votes carry it: a committee member writes `/rfc accept`."
-        return "The votes do not meet the threshold: a committee member writes `/rfc reject`."
+            if require_answered and unanswered:
+                return Md(f"Before acceptance: answer the "
+                          f"{plural(unanswered, 'open review thread')}.")
+            return Md("The votes carry it: a committee member writes `/rfc accept`.")
+        return Md("The votes do not meet the threshold: a committee member writes "
+                  "`/rfc reject`.")
     if state in (ACCEPTED, REJECTED):
-        return "Decided. Merging the pull request records the RFC with its decision."
+        return Md("Decided. Merging the pull request records the RFC with its decision.")
     if state == POSTPONED:
-        return "Postponed. A committee member can reopen it with `/rfc open`."
+        return Md("Postponed. A committee member can reopen it with `/rfc open`.")
     if state == WITHDRAWN:
-        return "Withdrawn. Nothing more to do."
-    return ""
+        return Md("Withdrawn. Nothing more to do.")
+    return Md("")
 
 
 def build_view(*, number: int, title: str, rfc_path: str, rfc_type: str, state: str,
@@ -122,8 +160,10 @@ def build_view(*, number: int, title: str, rfc_path: str, rfc_type: str, state: 
                tally: Tally, discussion: Discussion, unresolved: list[str],
                resolved: list[str], late_concerns: list[str], errors: list[str],
                require_answered: bool, ledger: Ledger,
-               reactions_seen: str = "") -> StatusView:
-    ends_text = iso(period_ends).replace("T", " ").removesuffix("Z") if period_ends else None
+               reactions_seen: str = "",
+               resolvers: frozenset[str] | None = None) -> StatusView:
+    ends_text = shown_time(period_ends) if period_ends else None
+    raisers = concern_raisers(ledger)
     rows = [{"option": OPTION_WORDS[o], "binding": tally.binding[o],
              "non_binding": tally.non_binding[o]} for o in OPTIONS]
     voters = []
@@ -142,24 +182,25 @@ def build_view(*, number: int, title: str, rfc_path: str, rfc_type: str, state: 
     if state in (ACCEPTED, REJECTED):
         when = decided_at(ledger, state)
         decision = {"state": state_word(state),
-                    "date": when.date().isoformat() if when else "",
+                    "date": shown_time(when) if when else "",
                     "deciders": deciders(ledger, state),
                     "tally": ", ".join(f"{OPTION_WORDS[o]} {tally.binding[o]}" for o in OPTIONS)}
     history: list[dict[str, Any]] = [
-        {"at": e.at.replace("T", " ").removesuffix("Z"), "by": e.by,
+        {"at": shown_time(e.at), "by": e.by,
          "change": f"{state_word(e.from_state)} → {state_word(e.to_state)}"}
         for e in ledger.entries if e.outcome == "applied" and e.from_state != e.to_state][-10:]
     threads = [{"by": t.started_by, "excerpt": t.excerpt, "replies": t.replies}
                for t in discussion.unanswered[:MAX_THREAD_ROWS]]
     concerns: list[dict[str, Any]] = (
-        [{"name": c, "status": "blocking"} for c in unresolved]
-        + [{"name": c, "status": "raised after the period ended (not blocking)"}
-           for c in late_concerns]
-        + [{"name": c, "status": "resolved"} for c in resolved])
+        [{"name": c, "status": "blocking", "by": raisers.get(c, "")} for c in unresolved]
+        + [{"name": c, "status": "raised after the period ended (not blocking)",
+            "by": raisers.get(c, "")} for c in late_concerns]
+        + [{"name": c, "status": "resolved", "by": raisers.get(c, "")} for c in resolved])
     return StatusView(
         number=number, title=title, rfc_path=rfc_path, rfc_type=rfc_type, state=state,
         state_label=STATE_TITLES.get(state, state_word(state)), period_ends=ends_text,
         days_left=days_left(now, period_ends) if state == OPEN else None,
+        period_over=period_ends is not None and (state != OPEN or period_ends <= now),
         rule=tally.rule.describe(), rows=rows, voters=voters[:MAX_VOTER_ROWS],
         hidden_voters=max(0, len(voters) - MAX_VOTER_ROWS),
         not_voted=_capped(tally.binding_not_voted),
@@ -175,14 +216,31 @@ def build_view(*, number: int, title: str, rfc_path: str, rfc_type: str, state: 
                     "review_comments": discussion.review_comment_count,
                     "participants": len(discussion.participants),
                     "threads": len(discussion.threads),
-                    "unanswered": len(discussion.unanswered)},
+                    "unanswered": len(discussion.unanswered),
+                    "summary": discussion_summary(discussion)},
         threads=threads, errors=errors,
         next_step=next_step(state, tally, unresolved, len(discussion.unanswered),
-                            require_answered, ends_text),
+                            require_answered, ends_text, raisers, resolvers),
         chart=[(OPTION_WORDS[o], tally.binding[o]) for o in OPTIONS if tally.binding[o]],
         decision=decision, history=history, ledger=ledger.encode(),
         reactions_marker=f"<!-- cvf:rfc-reactions:{reactions_seen} -->" if reactions_seen
         else "")
+
+
+def discussion_summary(discussion: Discussion) -> str:
+    """"4 comments, 1 review comment, 3 participants; 2 review threads on the RFC, 1
+    without an author's reply" -- counts of zero are left out."""
+    counts = [(discussion.comment_count, "comment"),
+              (discussion.review_comment_count, "review comment"),
+              (len(discussion.participants), "participant")]
+    head = ", ".join(plural(n, w) for n, w in counts if n) or "No comments yet"
+    threads = len(discussion.threads)
+    if not threads:
+        return head + "."
+    unanswered = len(discussion.unanswered)
+    tail = (f"{unanswered} without an author's reply" if unanswered
+            else "all answered by an author")
+    return f"{head}; {plural(threads, 'review thread')} on the RFC, {tail}."
 
 
 def reactions_seen_in(body: str) -> str | None:

@@ -44,6 +44,7 @@ class LoggedRequest:
     login: str
     fault: str | None = None
     ms: float = 0.0
+    points: int = 0  # rate-limit points it cost (a 304 costs none, as on GitHub)
 
     @property
     def is_write(self) -> bool:
@@ -87,7 +88,9 @@ class GitHubSimulator:
       ``too_many_requests``, ``slow``, ``drop``, ``conflict``, ``fail_team_lookup``, ``inject`` and
       ``clear_faults``; each is scoped by ``method`` and a ``path`` regex and fires ``times``.
     Inspection: ``sim.requests`` (``LoggedRequest`` list), ``sim.writes()``,
-      ``sim.count(method, path_regex)``, ``sim.errors`` (simulator bugs, should stay empty),
+      ``sim.count(method, path_regex)``, ``sim.points(login)`` and ``sim.points_by_client()``
+      (rate-limit points spent: every counted answer but a 304 to ``If-None-Match``),
+      ``sim.errors`` (simulator bugs, should stay empty),
       and the ``Repo`` helpers ``comments_on``, ``labels_on``, ``file_text``,
       ``check_runs_for``, ``reactions_on``.
     """
@@ -258,6 +261,20 @@ class GitHubSimulator:
         pattern = re.compile(path)
         return sum(1 for r in self.requests
                    if (method is None or r.method == method.upper()) and pattern.search(r.path))
+
+    def points(self, login: str | None = None, path: str = ".*") -> int:
+        """Rate-limit points spent (by ``login``, on paths matching the regex): what
+        ``X-RateLimit-Used`` went up by. A 304 to a conditional request costs none."""
+        pattern = re.compile(path)
+        return sum(r.points for r in self.requests
+                   if (login is None or r.login == login) and pattern.search(r.path))
+
+    def points_by_client(self) -> dict[str, int]:
+        """Rate-limit points spent per client (the login its token acts as)."""
+        spent: dict[str, int] = {}
+        for r in self.requests:
+            spent[r.login] = spent.get(r.login, 0) + r.points
+        return spent
 
     def reset_log(self) -> None:
         with self._lock:
@@ -493,6 +510,7 @@ class GitHubSimulator:
         if bucket is not None and counted:
             with self._lock:
                 bucket.used += 1
+            entry.points = 1
         h.send_response(status)
         headers = {"Content-Type": JSON_TYPE,
                    "X-GitHub-Media-Type": "github.v3; format=json",

@@ -1,0 +1,333 @@
+"""Running deliveries from the queue: procrastinate does the queueing, we do the work.
+
+Why procrastinate (and not pgqueuer): both are maintained PostgreSQL queues built on
+``SELECT … FOR UPDATE SKIP LOCKED`` and LISTEN/NOTIFY. procrastinate has, built in, the
+three things this bot needs: a job ``lock`` (jobs sharing one run one at a time, in the
+order they were deferred: our per pull request / issue ordering), a ``queueing_lock``
+(one waiting job per delivery id), and worker heartbeats with a query for the jobs of a
+dead worker (a ``kill -9`` leaves them retried). It speaks psycopg 3 with its pool, runs
+synchronous tasks in threads (our handlers and PyGithub are synchronous) and defers from
+synchronous code (gunicorn). pgqueuer is asyncpg-first and serialises per entrypoint, not
+per key, so per-RFC ordering and stalled-job recovery would be ours to write.
+
+One worker process runs ``concurrency`` deliveries at a time; ordering holds across any
+number of processes and machines because the lock lives in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.config import Config, ConfigError
+from bot.events import Event, Router
+from bot.github.delivery import RepoConfigCache, close_port, dispatch
+from bot.github.factory import GitHubFactory
+from bot.queue.store import (
+    MAINTENANCE_LOCK,
+    SCHEMA_LOCK,
+    DeliveryStore,
+    lock_key,
+)
+
+log = logging.getLogger("cvf.worker")
+
+TASK = "cvf.deliver"
+QUEUE = "cvf-deliveries"
+
+
+class DeliveryFailed(Exception):
+    """A delivery's handlers failed; procrastinate schedules the next attempt."""
+
+
+def ensure_schema(store: DeliveryStore) -> None:
+    """procrastinate's tables (when absent) and ours, once, whoever starts first."""
+    from procrastinate.schema import SchemaManager
+
+    store.migrate()
+    with store.connection() as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+        if conn.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()[0] is None:
+            conn.execute(SchemaManager.get_schema())
+
+
+def procrastinate_app(dsn: str) -> Any:
+    from procrastinate import App, PsycopgConnector
+
+    return App(connector=PsycopgConnector(conninfo=dsn))
+
+
+class DeliveryQueue:
+    """The webhook side: store the delivery, defer its job. Opened on first use."""
+
+    def __init__(self, dsn: str, *, store: DeliveryStore | None = None) -> None:
+        self.dsn = dsn
+        self.store = store or DeliveryStore(dsn)
+        self._app: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def app(self) -> Any:
+        with self._lock:
+            if self._app is None:
+                ensure_schema(self.store)
+                app = procrastinate_app(self.dsn)
+                app.open(self.store.pool)
+                self._app = app
+        return self._app
+
+    def submit(self, delivery_id: str, event: str, payload: dict[str, Any],
+               payload_json: str | None = None) -> tuple[str, str]:
+        """Returns (status, delivery id): "queued", or "duplicate" for a known id."""
+        from procrastinate.exceptions import AlreadyEnqueued
+
+        app = self.app
+        delivery_id = delivery_id or f"cvf-{uuid.uuid4()}"
+        if not self.store.add(delivery_id, event, payload, payload_json):
+            return "duplicate", delivery_id
+        try:
+            job_id = self.defer(app, delivery_id, payload)
+        except AlreadyEnqueued:
+            return "duplicate", delivery_id
+        except Exception:
+            self.store.forget(delivery_id)
+            raise
+        self.store.set_job(delivery_id, job_id)
+        return "queued", delivery_id
+
+    @staticmethod
+    def defer(app: Any, delivery_id: str, payload: dict[str, Any]) -> int:
+        from bot.queue.store import subject_number
+
+        repo = str((payload.get("repository") or {}).get("full_name", ""))
+        job: int = app.configure_task(
+            TASK, queue=QUEUE, lock=lock_key(repo, subject_number(payload)),
+            queueing_lock=f"delivery:{delivery_id}").defer(delivery=delivery_id)
+        return job
+
+    def requeue(self, delivery_id: str) -> int:
+        """Defer a fresh job for a stored delivery (an orphan, or a dead one replayed);
+        0 when one is already waiting."""
+        from procrastinate.exceptions import AlreadyEnqueued
+
+        delivery = self.store.get(delivery_id)
+        if delivery is None:
+            raise KeyError(delivery_id)
+        subject: dict[str, Any] = {"repository": {"full_name": delivery.repo}}
+        if delivery.number is not None:
+            subject["issue"] = {"number": delivery.number}
+        try:
+            job_id = self.defer(self.app, delivery_id, subject)
+        except AlreadyEnqueued:
+            return 0
+        self.store.set_job(delivery_id, job_id)
+        return job_id
+
+    def close(self) -> None:
+        if self._app is not None:
+            self._app.close()
+        self.store.close()
+
+
+@dataclass
+class DeliveryRunner:
+    """Runs one stored delivery through the handlers, exactly as the webhook app would."""
+
+    store: DeliveryStore
+    config: Config
+    router: Router
+    factory: Callable[[], GitHubFactory]
+    clock: Callable[[], datetime]
+
+    def __post_init__(self) -> None:
+        self.configs = RepoConfigCache(self.config)
+
+    def __call__(self, delivery_id: str, job_id: int, final: bool) -> str:
+        delivery = self.store.start(delivery_id, job_id)
+        if delivery is None:
+            log.info(json.dumps({"delivery": delivery_id, "outcome": "already_done"}))
+            return "already_done"
+        payload = delivery.payload or {}
+        event = Event(name=delivery.event, payload=payload, config=self.config,
+                      delivery_id=delivery.id, now=self.clock())
+        error: str
+        try:
+            github = self.factory()(event.repo, event.installation_id)
+            try:
+                event.config = self.configs.get(github, payload)
+                outcome = dispatch(event, github, self.router)
+            finally:
+                close_port(github)
+        except ConfigError as exc:  # the repository's config: a retry cannot fix it
+            problems = " | ".join(exc.problems)
+            self._log(delivery_id, "dead", attempt=delivery.attempts, error=problems)
+            self.store.finish(delivery_id, "dead", f"invalid configuration: {problems}")
+            return "dead"
+        except Exception as exc:  # GitHub down, credentials, a bug: try again later
+            error = f"{type(exc).__name__}: {exc}"
+        else:
+            if outcome.status != "failed":
+                self.store.finish(delivery_id, "done")
+                self._log(delivery_id, outcome.status, attempt=delivery.attempts,
+                          handlers=outcome.handlers)
+                return "done"
+            error = " | ".join(outcome.errors)
+        status = "dead" if final else "retrying"
+        self.store.finish(delivery_id, status, error)
+        self._log(delivery_id, status, attempt=delivery.attempts, error=error)
+        raise DeliveryFailed(error)
+
+    @staticmethod
+    def _log(delivery: str, outcome: str, **fields: Any) -> None:
+        (log.error if outcome == "dead" else log.info)(
+            json.dumps({"delivery": delivery, "outcome": outcome, **fields}))
+
+
+@dataclass
+class WorkerSettings:
+    concurrency: int = 4
+    attempts: int = 5
+    retry_wait: int = 10
+    heartbeat: float = 10.0
+    stalled_after: float = 30.0
+    sweep_every: float = 5.0
+    orphan_after: float = 60.0
+    tick_interval: float | None = 300.0
+    # New jobs wake a worker at once (LISTEN/NOTIFY); a job held back by its issue's lock
+    # is only found by polling once the one before it finishes.
+    poll: float = 1.0
+    name: str | None = None
+
+
+def worker_app(dsn: str, runner: Callable[[str, int, bool], str],
+               settings: WorkerSettings) -> Any:
+    from procrastinate import RetryStrategy
+
+    app = procrastinate_app(dsn)
+    retries = max(settings.attempts - 1, 0)
+
+    @app.task(name=TASK, queue=QUEUE, pass_context=True,
+              retry=RetryStrategy(max_attempts=retries, wait=settings.retry_wait,
+                                  linear_wait=settings.retry_wait))
+    def deliver(context: Any, delivery: str) -> str:
+        return runner(delivery, context.job.id, context.job.attempts >= retries)
+
+    return app
+
+
+async def maintenance(app: Any, queue: DeliveryQueue, settings: WorkerSettings) -> None:
+    """Every few seconds, on the one worker holding the maintenance lock: retry the jobs
+    of dead workers, queue deliveries whose replica died before deferring them."""
+    leader: Any = None
+    while True:
+        try:
+            if leader is None:
+                leader = await asyncio.to_thread(queue.store.hold_lock, MAINTENANCE_LOCK)
+            if leader is not None:
+                await sweep(app, queue, settings)
+        except Exception:
+            log.exception("maintenance round failed")
+            if leader is not None:
+                leader.close()
+                leader = None
+        await asyncio.sleep(settings.sweep_every)
+
+
+async def sweep(app: Any, queue: DeliveryQueue, settings: WorkerSettings) -> dict[str, int]:
+    """One maintenance round; returns what it did."""
+    from procrastinate.jobs import Status
+
+    done = {"stalled_retried": 0, "stalled_dead": 0, "orphans_queued": 0}
+    manager = app.job_manager
+    store = queue.store
+    for job in await manager.get_stalled_jobs(task_name=TASK,
+                                              seconds_since_heartbeat=settings.stalled_after):
+        delivery = str(job.task_kwargs.get("delivery", ""))
+        try:
+            if job.attempts + 1 >= settings.attempts:
+                await manager.finish_job(job, Status.FAILED, False)
+                await asyncio.to_thread(store.finish, delivery, "dead",
+                                        "its worker died on every attempt")
+                done["stalled_dead"] += 1
+            else:
+                await manager.retry_job(job)
+                await asyncio.to_thread(store.finish, delivery, "retrying",
+                                        "its worker died while running it")
+                done["stalled_retried"] += 1
+        except Exception:  # finished meanwhile, or another sweeper was first
+            log.exception("cannot recover stalled job %s", job.id)
+            continue
+        log.warning(json.dumps({"delivery": delivery, "job": job.id, "outcome": "stalled",
+                                "attempts": job.attempts + 1}))
+    for delivery_id in await asyncio.to_thread(store.orphans, settings.orphan_after):
+        await asyncio.to_thread(queue.requeue, delivery_id)
+        done["orphans_queued"] += 1
+    return done
+
+
+def run_worker(dsn: str, runner: DeliveryRunner, settings: WorkerSettings,
+               tick: Callable[[], object] | None = None,
+               stop: threading.Event | None = None) -> None:
+    """Run until SIGINT/SIGTERM (or until ``stop`` is set, for a worker in a thread):
+    jobs, the maintenance round and, on one replica at a time, the tick."""
+    store = runner.store
+    queue = DeliveryQueue(dsn, store=store)
+    ensure_schema(store)
+    app = worker_app(dsn, runner, settings)
+
+    async def main() -> None:
+        async with app.open_async():
+            work = asyncio.create_task(app.run_worker_async(
+                queues=[QUEUE], concurrency=settings.concurrency, name=settings.name,
+                update_heartbeat_interval=settings.heartbeat,
+                stalled_worker_timeout=settings.stalled_after, delete_jobs="successful",
+                fetch_job_polling_interval=settings.poll,
+                install_signal_handlers=stop is None))
+            tasks = [asyncio.create_task(maintenance(app, queue, settings))]
+            if tick is not None and settings.tick_interval:
+                tasks.append(asyncio.create_task(ticker(store, tick, settings.tick_interval)))
+            if stop is not None:
+                tasks.append(asyncio.create_task(_cancel_when(stop, work)))
+            try:
+                await work
+            except asyncio.CancelledError:
+                if stop is None or not stop.is_set():
+                    raise
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(main())
+    queue.close()
+
+
+async def _cancel_when(stop: threading.Event, work: asyncio.Task[None]) -> None:
+    while not stop.is_set():
+        await asyncio.sleep(0.05)
+    work.cancel()
+
+
+async def ticker(store: DeliveryStore, tick: Callable[[], object], interval: float) -> None:
+    while True:
+        try:
+            await asyncio.to_thread(guarded_tick, store, tick, interval)
+        except Exception:
+            log.exception("tick round failed")
+        await asyncio.sleep(min(interval, 30.0))
+
+
+def guarded_tick(store: DeliveryStore, tick: Callable[[], object], interval: float) -> bool:
+    """Run ``tick`` if it is this replica's turn; True when it ran."""
+    with store.tick_turn("tick", interval) as mine:
+        if mine:
+            tick()
+            log.info(json.dumps({"tick": "ran"}))
+        return mine

@@ -132,6 +132,9 @@ class PostgresStore:
                     "CREATE TEMP TABLE IF NOT EXISTS metrics_incoming (ord integer, id text, "
                     "kind smallint, ts double precision, subject text, body text) "
                     "ON COMMIT DELETE ROWS")
+                self.db.execute(
+                    "CREATE TEMP TABLE IF NOT EXISTS metrics_rows_in (LIKE metrics_rollups) "
+                    "ON COMMIT DELETE ROWS")
                 chunks = parsed_chunks(lines, where=where, default_source=default_source)
                 try:
                     for parsed in chunks:
@@ -198,15 +201,17 @@ class PostgresStore:
             raw, start, length = encode(section, tables[section], buckets)
             parts.append([raw[b - 1:b - 1 + n] for b, n in zip(start.tolist(), length.tolist(),
                                                                  strict=True)])
-        rows = [(int(k), res, int(b), *(part[i] for part in parts))
-                for i, (k, b) in enumerate(zip(keys.tolist(), buckets.tolist(), strict=True))]
         with self.db.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO metrics_rollups (key, res, bucket, main, agents, skills, "
-                "latency, approval) VALUES (%s, %s, %s, %b, %b, %b, %b, %b) "
+            cur.execute("TRUNCATE metrics_rows_in")
+            with cur.copy("COPY metrics_rows_in (key, res, bucket, main, agents, skills, "
+                          "latency, approval) FROM STDIN") as copy:
+                for i, (k, b) in enumerate(zip(keys.tolist(), buckets.tolist(), strict=True)):
+                    copy.write_row((k, res, b, *(part[i] for part in parts)))
+            cur.execute(
+                "INSERT INTO metrics_rollups SELECT * FROM metrics_rows_in "
                 "ON CONFLICT (key) DO UPDATE SET main = EXCLUDED.main, "
                 "agents = EXCLUDED.agents, skills = EXCLUDED.skills, "
-                "latency = EXCLUDED.latency, approval = EXCLUDED.approval", rows)
+                "latency = EXCLUDED.latency, approval = EXCLUDED.approval")
 
     def _dim_ids(self, kind: int, names: Sequence[str]) -> Any:
         if not self._names:

@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     sim_port = port_out.get(timeout=60)
     env = {**os.environ, "GITHUB_API_URL": f"http://127.0.0.1:{sim_port}",
            "GITHUB_TOKEN": load.TOKEN, "CVF_WEBHOOK_SECRET": load.SECRET,
-           "CVF_QUEUE_DSN": dsn, "PYTHONPATH": str(ROOT)}
+           "CVF_QUEUE_DSN": dsn, "CVF_METRICS_DSN": dsn, "PYTHONPATH": str(ROOT)}
     env.pop("CVF_APP_ID", None)
     replicas: list[subprocess.Popen[bytes]] = []
     ports: list[int] = []

@@ -43,7 +43,7 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("CVF_API_TOKEN", TOKEN)
     config = parse_config(f"metrics:\n  store: {tmp_path}/m.db\n")
     app = create_app(config, github_factory=lambda *a, **k: FakeGitHub(), router=Router(),
-                     env={"CVF_WEBHOOK_SECRET": SECRET})
+                     env={"CVF_WEBHOOK_SECRET": SECRET, "CVF_API_TOKEN": TOKEN})
     local = LocalServer(app)
     yield local.url
     local.close()

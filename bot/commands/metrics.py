@@ -70,9 +70,10 @@ def metrics_group() -> None:
 def ingest_command(state: CliState, files: tuple[str, ...], store_path: str | None) -> None:
     """Store execution records from JSONL FILES ("-" reads stdin).
 
-    Each file is stored whole or not at all: a bad line stops it with the line number
-    and the reason. Records whose id is already stored are skipped, so re-running an
-    import is harmless.
+    One JSON object per line, as the record contract in bot/metrics/README.md ("The
+    execution record") defines it. Each file is stored whole or not at all: a bad line
+    stops it with the line number and the reason. Records whose id is already stored are
+    skipped, so re-running an import is harmless.
     """
     store = _store(state, store_path)
     try:

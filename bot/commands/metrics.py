@@ -14,6 +14,7 @@ import click
 from bot.cli import CliState, pass_state
 from bot.durations import parse_duration
 from bot.errors import CvfError, InputError
+from bot.github.dryrun import format_writes
 from bot.github.port import GitHubError, GitHubPort
 from bot.metrics.store import MetricsStore
 
@@ -216,7 +217,10 @@ def alerts_command(state: CliState, fmt: str, publish: bool, repo: str | None, d
                 raise InputError(str(exc)) from None
             click.echo(f"issues: {len(done['firing'])} open, {len(done['closed'])} closed, "
                        f"{len(done['proposed'])} RFC draft(s); {gh.stats.requests} API "
-                       f"call(s), {gh.stats.writes} write(s)", err=True)
+                       f"call(s), {gh.stats.writes} write(s)"
+                       + (" (dry run: nothing was written)" if dry_run else ""), err=True)
+            if dry_run and gh.stats.write_log:
+                click.echo(format_writes(gh.stats.write_log))
     finally:
         store.close()
     if found:
@@ -297,8 +301,11 @@ def run_sync(state: CliState, direction: str, *, repo: str | None, dry_run: bool
         else:
             written = sync_push(gh, store, state.config, remember=not dry_run)
             total = sum(written.values())
-            echo(f"pushed {total} record(s) to {len(written)} file(s) on "
+            echo(f"{'would push' if dry_run else 'pushed'} {total} record(s) to "
+                 f"{len(written)} file(s) on "
                  f"{state.config.section('metrics')['persistence']['branch']}")
+            if dry_run and gh.stats.write_log:
+                echo(format_writes(gh.stats.write_log))
     except GitHubError as exc:
         raise InputError(str(exc)) from None
     finally:

@@ -308,6 +308,14 @@ def run_worker(dsn: str, runner: DeliveryRunner, settings: WorkerSettings,
     app = worker_app(dsn, runner, settings)
 
     async def main() -> None:
+        # procrastinate runs synchronous tasks on the loop's default executor, which holds
+        # only min(32, cores + 4) threads: size it for the concurrency asked for (handlers
+        # mostly wait on GitHub), plus the maintenance round and the tick.
+        from concurrent.futures import ThreadPoolExecutor
+
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=settings.concurrency + 4,
+                               thread_name_prefix="cvf-delivery"))
         async with app.open_async():
             work = asyncio.create_task(app.run_worker_async(
                 queues=[QUEUE], concurrency=settings.concurrency, name=settings.name,

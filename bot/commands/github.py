@@ -160,6 +160,15 @@ def serve_app(state: CliState, *, host: str, port: int, ticker: bool, repos: tup
                 else [(r, None) for r in repos]
             run_ticks(cvf.router, factory, targets, configs, clock())
 
-        Ticker(interval, round_).start()
+        dsn = os.environ.get(str(config.section("server")["queue_dsn_env"]), "")
+        if dsn:  # scale-out: the round runs on one replica at a time, once per interval
+            from bot.queue.store import DeliveryStore
+            from bot.queue.worker import guarded_tick
+
+            store = DeliveryStore(dsn, pool_size=1)
+            store.migrate()
+            Ticker(interval, lambda: guarded_tick(store, round_, interval)).start()
+        else:
+            Ticker(interval, round_).start()
         click.echo(f"ticker: every {interval:.0f}s", err=True)
     app.run(host=host, port=port, threaded=True)

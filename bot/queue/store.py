@@ -241,7 +241,8 @@ class DeliveryStore:
 
         A session advisory lock makes the round exclusive (released by PostgreSQL if the
         holder dies); ``cvf_ticks`` records when it last ran, so replicas whose timers
-        fire a little apart do not each run a round in the same interval.
+        fire a little apart do not each run a round in the same interval (``interval``
+        0: only the lock, for a round someone asked for by hand).
         """
         with self.connection() as conn:
             got = conn.execute("SELECT pg_try_advisory_lock(%s)", (TICK_LOCK,)).fetchone()
@@ -253,7 +254,7 @@ class DeliveryStore:
                     "SELECT NOT EXISTS (SELECT 1 FROM cvf_ticks WHERE name = %s AND "
                     "last_run > now() - make_interval(secs => %s))",
                     (name, interval * 0.9)).fetchone()
-                due = bool(row and row[0])
+                due = bool(row and row[0]) or interval <= 0
                 if due:
                     conn.execute("INSERT INTO cvf_ticks (name, last_run) VALUES (%s, now()) "
                                  "ON CONFLICT (name) DO UPDATE SET last_run = now()", (name,))

@@ -288,3 +288,26 @@ def test_two_cvf_serve_replicas_on_one_queue_tick_once_per_interval(
         commands.serve_app(state, host="127.0.0.1", port=9, ticker=True, repos=("octo/demo",))
     threading.Event().wait(1.5)
     assert ran == ["octo/demo"]
+
+
+def test_a_second_run_on_the_same_issue_waits_for_a_run_taken_for_dead_to_finish(
+        replicas: list[LocalServer], store: DeliveryStore, pg_dsn: str) -> None:
+    """A worker slow to send its heartbeat is taken for dead and its delivery started
+    again: the subject's advisory lock (still held by the slow run) makes the new run
+    wait, so two runs never touch one issue at once."""
+    from bot.queue.store import SUBJECT_LOCKS
+
+    worker = ThreadWorker(pg_dsn)
+    try:
+        with psycopg.connect(pg_dsn, autocommit=True) as slow_run:
+            slow_run.execute("SELECT pg_advisory_lock(%s, hashtext(%s))",
+                             (SUBJECT_LOCKS, f"{REPO}#21"))
+            send(replicas[0], 21, "sleep 0", "d-waits")
+            assert wait_until(lambda: store.get("d-waits").status == "running",  # type: ignore[union-attr]
+                              timeout=30)
+            import time
+            time.sleep(1.0)
+            assert ("d-waits", f"{REPO}#21", "start") not in effects(pg_dsn)
+        assert wait_until(lambda: store.counts()["done"] == 1, timeout=30)
+    finally:
+        worker.close()

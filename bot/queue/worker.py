@@ -183,12 +183,13 @@ class DeliveryRunner:
                       delivery_id=delivery.id, now=self.clock())
         error: str
         try:
-            github = self.factory()(event.repo, event.installation_id)
-            try:
-                event.config = self.configs.get(github, payload)
-                outcome = dispatch(event, github, self.router)
-            finally:
-                close_port(github)
+            with self.store.subject_lock(lock_key(delivery.repo, delivery.number)):
+                github = self.factory()(event.repo, event.installation_id)
+                try:
+                    event.config = self.configs.get(github, payload)
+                    outcome = dispatch(event, github, self.router)
+                finally:
+                    close_port(github)
         except ConfigError as exc:  # the repository's config: a retry cannot fix it
             problems = " | ".join(exc.problems)
             self._log(delivery_id, "dead", attempt=delivery.attempts, error=problems)

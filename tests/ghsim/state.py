@@ -239,6 +239,13 @@ class Repo:
             self.commits.append(commit)
             self.branch_heads[branch] = commit.sha
             self.files.setdefault(branch, {})[path] = data
+            self.files[commit.sha] = dict(self.files[branch])
+            # As on GitHub, a commit to an open pull request's head branch is its new head.
+            for issue in self.issues.values():
+                pull = issue.pull
+                if pull is not None and issue.state == "open" and pull.head_ref == branch \
+                        and pull.head_repo.lower() == self.full_name.lower():
+                    pull.head_sha = commit.sha
             return commit
 
     def concurrent_edit(self, path: str, edit: Callable[[str | None], str], *,

@@ -15,7 +15,7 @@ from bot.cli import CliState, pass_state
 from bot.durations import parse_duration
 from bot.errors import CvfError, InputError
 from bot.github.port import GitHubError, GitHubPort
-from bot.metrics.store import SqliteStore
+from bot.metrics.store import MetricsStore
 
 PERIOD_CHOICES = ("1h", "24h", "7d", "30d")
 
@@ -31,7 +31,7 @@ def _now(value: str | None) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _store(state: CliState, path: str | None) -> SqliteStore:
+def _store(state: CliState, path: str | None) -> MetricsStore:
     from bot.handlers.metrics import store_for
     from bot.metrics.store import open_store
 
@@ -302,6 +302,43 @@ def run_sync(state: CliState, direction: str, *, repo: str | None, dry_run: bool
         raise InputError(str(exc)) from None
     finally:
         store.close()
+
+
+@metrics_group.command("migrate")
+@click.option("--from", "source", required=True, metavar="PATH|DSN",
+              help="The store to copy from (a SQLite file such as .cvf/metrics.db).")
+@click.option("--to", "target", required=True, metavar="DSN|PATH",
+              help="The store to copy into (postgresql://user:password@host/db).")
+def migrate_command(source: str, target: str) -> None:
+    """Copy a metrics store into another (SQLite to PostgreSQL, or back).
+
+    Every record of every kind moves in its original order, with the open alert issues
+    and the sync state; the target builds its own rollups, so its reports equal the
+    source's. Records already in the target are skipped: an interrupted run can be
+    repeated. Then set metrics.store (or CVF_METRICS_DSN) to the target.
+    """
+    from pathlib import Path
+
+    from bot.metrics.pgstore import migrate_store
+    from bot.metrics.store import open_store
+    from bot.pg import is_dsn
+
+    if not is_dsn(source) and not Path(source).is_file():
+        raise InputError(f"--from {source}: no such metrics store file",
+                         hint="give the SQLite file (e.g. .cvf/metrics.db) or a DSN")
+    if source == target:
+        raise InputError("--from and --to name the same store")
+    src, dst = open_store(source), open_store(target)
+    try:
+        before = dst.count()
+        result = migrate_store(src, dst)
+        total = src.count()
+        after = dst.count()
+    finally:
+        src.close()
+        dst.close()
+    click.echo(f"migrated {result.added} record(s) ({result.duplicates} already in the "
+               f"target); source {total}, target {before} -> {after} record(s)")
 
 
 def register(cli: click.Group) -> None:

@@ -16,6 +16,7 @@ an Action, ``sync_pull``/``sync_push`` keep it on a data branch between runs
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -30,12 +31,13 @@ from bot.github.port import GitHubPort
 from bot.metrics.aggregate import agent_health_feed
 from bot.metrics.alerts import Alert, RiskRaise, evaluate, risk_raises
 from bot.metrics.collect import review_record, run_from_payload, run_record
-from bot.metrics.store import IngestResult, SqliteStore, open_store
+from bot.metrics.store import IngestResult, MetricsStore, open_store
 from bot.templating import render
 
 ALERT_MARKER = "<!-- cvf:metrics-alert:{key} -->"
 RFC_MARKER = "<!-- cvf:metrics-rfc:{skill} -->"
 PUSHED_SEQ = "sync.pushed_seq"
+METRICS_DSN_ENV = "CVF_METRICS_DSN"
 
 
 def store_path(config: Config) -> Path:
@@ -44,9 +46,19 @@ def store_path(config: Config) -> Path:
     return path if path.is_absolute() else Path(config.root) / path
 
 
-def store_for(config: Config) -> SqliteStore:
-    """The store named by ``metrics.store`` (created on first use)."""
-    return open_store(store_path(config))
+def store_dsn(config: Config) -> str | None:
+    """The PostgreSQL store's DSN: ``CVF_METRICS_DSN``, or ``metrics.store`` when it is
+    a ``postgresql://`` DSN; None for the SQLite file (the default)."""
+    from bot.pg import is_dsn
+
+    dsn = os.environ.get(METRICS_DSN_ENV) or str(config.section("metrics")["store"])
+    return dsn if is_dsn(dsn) else None
+
+
+def store_for(config: Config) -> MetricsStore:
+    """The store named by ``CVF_METRICS_DSN`` or ``metrics.store`` (created on first use)."""
+    dsn = store_dsn(config)
+    return open_store(dsn if dsn else store_path(config))
 
 
 def store_health(config: Config, now: datetime | None = None) -> dict[str, float]:
@@ -55,7 +67,7 @@ def store_health(config: Config, now: datetime | None = None) -> dict[str, float
     This is how measurements reach the router: the routing gate and ``cvf route`` rank an
     agent above ``routing.health_bound`` after the healthy ones, and say so.
     """
-    if not store_path(config).is_file():
+    if store_dsn(config) is None and not store_path(config).is_file():
         return {}
     bound = float(config.section("routing").get("health_bound", 0.2))
     store = store_for(config)
@@ -132,7 +144,7 @@ def _collect(config: Config) -> dict[str, Any]:
 
 
 # -- collecting from GitHub ---------------------------------------------------------
-def collect(port: GitHubPort, store: SqliteStore, config: Config, *, since: datetime,
+def collect(port: GitHubPort, store: MetricsStore, config: Config, *, since: datetime,
             pulls: Iterable[int] = ()) -> tuple[IngestResult, int, int]:
     """Store workflow runs since ``since`` and the reviews of ``pulls`` plus labelled PRs.
 
@@ -166,7 +178,7 @@ def metrics_tick(port: GitHubPort, config: Config, now: datetime) -> None:
         store.close()
 
 
-def publish_alerts(port: GitHubPort, store: SqliteStore, config: Config,
+def publish_alerts(port: GitHubPort, store: MetricsStore, config: Config,
                    alerts: list[Alert], now: datetime) -> dict[str, list[str]]:
     """Open/update an issue per firing alert, close those that cleared; say what was done."""
     settings = config.section("metrics")
@@ -224,7 +236,7 @@ def _slug(text: str) -> str:
 
 
 # -- keeping the store between Action runs ------------------------------------------
-def sync_pull(port: GitHubPort, store: SqliteStore, config: Config,
+def sync_pull(port: GitHubPort, store: MetricsStore, config: Config,
               now: datetime) -> IngestResult:
     """Load the last ``persistence.days`` daily files from the data branch (idempotent)."""
     cfg = config.section("metrics")["persistence"]
@@ -240,7 +252,7 @@ def sync_pull(port: GitHubPort, store: SqliteStore, config: Config,
     return IngestResult(added=added, duplicates=duplicates)
 
 
-def sync_push(port: GitHubPort, store: SqliteStore, config: Config, *,
+def sync_push(port: GitHubPort, store: MetricsStore, config: Config, *,
               remember: bool = True) -> dict[str, int]:
     """Append records stored since the last push to their day's file on the data branch.
 

@@ -180,9 +180,32 @@ class MetricsStore(Protocol):
     def close(self) -> None: ...
 
 
-def open_store(path: str | Path = DEFAULT_PATH) -> SqliteStore:
-    """The SQLite store at ``path`` (``":memory:"`` for a throwaway one), created on first use."""
+def open_store(path: str | Path = DEFAULT_PATH) -> MetricsStore:
+    """The store at ``path``: a SQLite file (``":memory:"`` for a throwaway one), created
+    on first use, or a PostgreSQL DSN (``postgresql://…``, ``bot.metrics.pgstore``)."""
+    from bot.pg import is_dsn
+
+    if is_dsn(str(path)):
+        from bot.metrics.pgstore import PostgresStore
+
+        return PostgresStore(str(path))
     return SqliteStore(path)
+
+
+def folded(parsed: Parsed, agents: Any, skills: Any) -> Iterator[tuple[int, dict[Section, Table]]]:
+    """A chunk's rollup entries at each resolution, minute first (``agents``/``skills``
+    are the chunk's dimension ids): what every store merges into its rows."""
+    ts, risk, decision, ok, latency, audit_ok, needed, granted, rejected, approve = (
+        parsed.numbers)
+    tables = Columns(
+        minute=(ts // MINUTE).astype(np.int64) * MINUTE, ts=ts,
+        risk=risk.astype(np.int64), decision=decision.astype(np.int64),
+        agent=agents, skill=skills, ok=ok, latency=latency, audit_ok=audit_ok,
+        needed=needed, granted=granted, rejected=rejected, approve_seconds=approve).tables()
+    for res in sorted(RESOLUTIONS):
+        if res != MINUTE:
+            tables = {s: coarsen(s, t, res) for s, t in tables.items()}
+        yield res, tables
 
 
 def pieces(since: int, until: int, max_res: int = DAY) -> list[Piece]:
@@ -384,17 +407,8 @@ class SqliteStore:
 
     def _fold(self, parsed: Parsed) -> None:
         """Add the records' numbers to their minute, hour and day rows."""
-        ts, risk, decision, ok, latency, audit_ok, needed, granted, rejected, approve = (
-            parsed.numbers)
-        tables = Columns(
-            minute=(ts // MINUTE).astype(np.int64) * MINUTE, ts=ts,
-            risk=risk.astype(np.int64), decision=decision.astype(np.int64),
-            agent=self._dim_ids(AGENT, parsed.agents), skill=self._dim_ids(SKILL, parsed.skills),
-            ok=ok, latency=latency, audit_ok=audit_ok, needed=needed, granted=granted,
-            rejected=rejected, approve_seconds=approve).tables()
-        for res in sorted(RESOLUTIONS):
-            if res != MINUTE:
-                tables = {s: coarsen(s, t, res) for s, t in tables.items()}
+        for res, tables in folded(parsed, self._dim_ids(AGENT, parsed.agents),
+                                  self._dim_ids(SKILL, parsed.skills)):
             self._add_to_rows(res, tables)
 
     def _add_to_rows(self, res: int, new: dict[Section, Table]) -> None:

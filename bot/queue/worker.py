@@ -30,12 +30,8 @@ from bot.config import Config, ConfigError
 from bot.events import Event, Router
 from bot.github.delivery import RepoConfigCache, close_port, dispatch
 from bot.github.factory import GitHubFactory
-from bot.queue.store import (
-    MAINTENANCE_LOCK,
-    SCHEMA_LOCK,
-    DeliveryStore,
-    lock_key,
-)
+from bot.pg import SCHEMA_LOCK
+from bot.queue.store import MAINTENANCE_LOCK, DeliveryStore, lock_key
 
 log = logging.getLogger("cvf.worker")
 

@@ -31,7 +31,7 @@ def test_ingest_report_export_round_trip(tmp_path: Path) -> None:
     assert (tmp_path / ".cvf" / "metrics.db").is_file()  # the default store, made on first use
     report = cvf(tmp_path, "report", "--period", "1h", "--now", WHEN, "--no-alerts")
     assert report.returncode == 0, report.stderr
-    assert "| 5 | 80% | 20% | 300.0 ms |" in report.stdout
+    assert "| 5 | 80.0% | 20.0% | 300 ms |" in report.stdout
     assert "```mermaid\nxychart-beta" in report.stdout
     as_json = json.loads(cvf(tmp_path, "report", "--period", "7d", "--format", "json",
                              "--now", WHEN).stdout)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from bot.durations import shown_time
 from bot.errors import InputError
 from bot.metrics import charts
 from bot.metrics.alerts import Alert
@@ -22,18 +23,59 @@ COMMENT_LIMIT = 65_536
 MAX_TABLE_ROWS = 25
 
 
+# Every figure the reports show, defined once: the dashboard's tooltips and footnotes and
+# the markdown report's footnote read these, so no number appears without its meaning.
+DEFINITIONS: dict[str, tuple[str, str]] = {
+    "total_executions": ("Executions", "agent executions recorded in the period"),
+    "success_rate": ("Success rate", "executions that succeeded, of all executions"),
+    "error_rate": ("Error rate", "executions that failed, of all executions"),
+    "average_latency_ms": ("Average latency", "mean time from start to end of an execution"),
+    "p50_latency_ms": ("p50 latency", "half of the executions took at most this long"),
+    "p95_latency_ms": ("p95 latency", "95 in 100 executions took at most this long"),
+    "p99_latency_ms": ("p99 latency", "99 in 100 executions took at most this long"),
+    "audit_completeness": ("Audit completeness",
+                           "executions whose record carries its full audit trail (who asked, "
+                           "which rule, the report), of all executions"),
+    "high_risk_success_rate": ("High-risk (R2/R3) success",
+                               "R2 and R3 executions that succeeded, of all R2 and R3 ones"),
+    "total_needed": ("Approvals needed", "executions that needed an approval (R2/R3)"),
+    "granted": ("Granted", "approvals given"),
+    "rejected": ("Rejected", "approvals refused"),
+    "pending": ("Pending", "approvals still waiting at the end of the period"),
+    "acceptance_rate": ("Approvals granted (of needed)",
+                        "approvals granted, of all approvals needed (pending ones count as "
+                        "not granted)"),
+    "human_approval_acceptance_rate": ("Approvals granted (of decided)",
+                                       "approvals granted, of those granted or rejected "
+                                       "(pending ones left out)"),
+    "load": ("Load", "executions the agent ran in the period"),
+    "load_share": ("Share", "the agent's executions, of all executions"),
+    "agent_error_rate": ("Error rate", "the agent's failed executions, of its executions"),
+    "agent_latency": ("Average latency", "mean time of the agent's executions"),
+    "last_execution": ("Last execution", "when the agent last finished an execution"),
+    "skill_executions": ("Executions", "executions of the skill in the period"),
+    "skill_error_rate": ("Error rate", "the skill's failed executions, of its executions"),
+    "risk_level": ("Risk", "the skill's configured risk level, R0 (auto) to R3 (human)"),
+    "median_time_to_approve": ("Median time to approve",
+                               "half of the granted approvals came within this time of the "
+                               "request"),
+}
+
+
 class Fmt:
-    """How numbers read in reports; ``None`` (nothing to divide by) reads as an em dash."""
+    """How numbers read in reports; ``None`` (nothing to divide by) reads as an em dash.
+
+    One unit and one precision per kind of figure, so figures side by side compare:
+    percentages with one decimal, latencies in whole milliseconds, times to the minute.
+    """
 
     @staticmethod
     def pct(value: float | None) -> str:
-        return "—" if value is None else f"{value:g}%"
+        return "—" if value is None else f"{value:.1f}%"
 
     @staticmethod
     def ms(value: float | None) -> str:
-        if value is None:
-            return "—"
-        return f"{value / 1000:.2f} s" if value >= 10_000 else f"{value:,.1f} ms"
+        return "—" if value is None else f"{value:,.0f} ms"
 
     @staticmethod
     def num(value: float | None) -> str:
@@ -55,7 +97,34 @@ class Fmt:
 
     @staticmethod
     def when(value: str | None) -> str:
-        return "—" if not value else value.replace("T", " ").replace("Z", " UTC")
+        return shown_time(value) if value else "—"
+
+    @staticmethod
+    def label(key: str) -> str:
+        return DEFINITIONS[key][0]
+
+    @staticmethod
+    def define(key: str) -> str:
+        return DEFINITIONS[key][1]
+
+
+def health(view: dict[str, Any], alerts: Sequence[Alert], unhealthy: list[str]) -> str:
+    """One plain sentence on how things are, for the first line of the executive view."""
+    s = view["summary"]
+    total = s["total_executions"] or 0
+    if not total:
+        return "No executions were recorded in this period, so there is nothing to judge yet."
+    worst = max((a.severity for a in alerts), key=lambda x: x == "critical", default=None)
+    verdict = ("Needs attention now" if worst == "critical" else
+               "Mostly healthy, with warnings" if alerts or unhealthy else "Healthy")
+    parts = [f"{verdict}: {Fmt.pct(s['success_rate'])} of {Fmt.num(total)} executions "
+             f"succeeded"]
+    parts.append(f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''} firing"
+                 if alerts else "no alerts firing")
+    if unhealthy:
+        parts.append(f"agent{'s' if len(unhealthy) > 1 else ''} {', '.join(unhealthy)} "
+                     f"failing more often than allowed")
+    return "; ".join(parts) + "."
 
 
 def render_report(view: dict[str, Any], fmt: str = "markdown", *,
@@ -94,7 +163,8 @@ def _context(view: dict[str, Any], alerts: Sequence[Alert], role: str | None,
     skills = [{"name": name, **info} for name, info in view["skills"].items()]
     skills.sort(key=lambda s: (-(s["error_rate"] or 0), -s["executions"], s["name"]))
     return {
-        "view": view, "f": Fmt, "alerts": list(alerts),
+        "view": view, "f": Fmt, "alerts": list(alerts), "definitions": DEFINITIONS,
+        "health": health(view, alerts, [a["name"] for a in agents if a["unhealthy"]]),
         "roles": [role] if role else list(ROLES),
         "labels": labels, "step": step,
         "executions_chart": charts.bars(labels, executions,
@@ -102,7 +172,8 @@ def _context(view: dict[str, Any], alerts: Sequence[Alert], role: str | None,
         "latency_chart": charts.line(labels, [p["average_latency_ms"] for p in points]),
         "error_chart": charts.line(labels, [p["error_rate"] for p in points]),
         "risk_bars": charts.hbars([(k, float(v)) for k, v in view["risk_distribution"].items()]),
-        "decision_bars": charts.hbars([(k, float(v)) for k, v in view["decisions"].items()]),
+        "decision_bars": charts.hbars([(k.replace("_", " "), float(v))
+                                       for k, v in view["decisions"].items()]),
         "agents": agents[:MAX_TABLE_ROWS], "agents_more": max(0, len(agents) - MAX_TABLE_ROWS),
         "skills": skills[:MAX_TABLE_ROWS], "skills_more": max(0, len(skills) - MAX_TABLE_ROWS),
         "mermaid_labels": ", ".join(json.dumps(label) for label in labels),

@@ -325,8 +325,10 @@ def test_rubric_submission_needs_a_known_assignment(gh):
     comment(gh, 1, "alice", "/cert request practitioner")
     open_pull(gh, 20, "alice", {"certification/submissions/alice/practitioner.yml":
                                 "level: practitioner\nassignment: essay\nwork: [x]\n"})
-    assert ("assignment: choose one of rfc-to-tests, govern-a-repo, weekly-report (got 'essay')"
-            in bot_text(gh, 20))
+    assert ("assignment: choose one of rfc-to-tests, govern-a-repo, weekly-report, "
+            "vote-rules-per-type, scope-guard-rollout, agent-api-ingest, comment-period-tick, "
+            "approval-roles, rfc-lint-rule, certified-votes, alert-issues, fix-a-config "
+            "(got 'essay')" in bot_text(gh, 20))
 
 
 # -- scenario simulation -------------------------------------------------------------

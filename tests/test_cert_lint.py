@@ -221,3 +221,35 @@ def test_the_catalog_shows_lessons_hours_examination_and_holders(repo):
     assert ("- **S2.4** Explain an incident from execution records alone. *Examined by "
             "criterion diagnosis.*") in text
     assert "Holders: none yet." in text
+
+
+def test_the_program_ships_12_projects_16_cases_and_20_scenarios():
+    from bot.certification.rubric import parse_rubric
+
+    counts = {}
+    for level in ("practitioner", "architect", "specialist"):
+        rubric = parse_rubric((ROOT / f"certification/rubrics/{level}.yml").read_text("utf-8"),
+                              PROGRAM, source=level)
+        counts[level] = len(rubric.assignments)
+        for assignment in rubric.assignments:
+            if level == "specialist":
+                assert (ROOT / f"certification/scenarios/{assignment.scenario}.yml").is_file()
+            else:
+                assert assignment.starting_state and len(assignment.checks) >= 2
+    assert counts == {"practitioner": 12, "architect": 16, "specialist": 20}
+    scenarios = {p.stem for p in (ROOT / "certification/scenarios").glob("*.yml")}
+    assert len(scenarios) == 20
+    assert scenarios == {p.stem for p in (ROOT / "tests/fixtures/cert-solutions").glob("*.yml")}
+
+
+def test_an_assignment_without_a_starting_state_or_checks_fails(repo):
+    rubric = repo / "certification/rubrics/architect.yml"
+    data = yaml.safe_load(rubric.read_text())
+    del data["assignments"][3]["starting_state"]
+    data["assignments"][3]["checks"] = ["the RFC is good"]
+    rubric.write_text(yaml.safe_dump(data, sort_keys=False))
+    code, out = cvf(repo, "lint")
+    assert code == 1
+    assert ("certification/rubrics/architect.yml: assignment secret-rotation has no "
+            "`starting_state`") in out
+    assert "assignment secret-rotation lists 1 `checks`; say at least two" in out

@@ -74,18 +74,30 @@ def test_alerts_exit_2_when_firing_and_stdin_ingest(tmp_path: Path) -> None:
 
 
 def test_collect_and_sync_through_the_command_functions(tmp_path: Path) -> None:
+    from bot.metrics.facts import decision_record
+    from bot.metrics.store import open_store
+
     gh = FakeGitHub(now=NOW - timedelta(hours=2))
     gh.add_workflow_run("CI", created_at=NOW - timedelta(hours=1),
-                        updated_at=NOW - timedelta(minutes=59))
+                        updated_at=NOW - timedelta(minutes=59), head_sha="abc123")
+    gh.add_workflow_run("CI", created_at=NOW - timedelta(hours=1),
+                        updated_at=NOW - timedelta(minutes=59), head_sha="unrouted")
+    store = open_store(tmp_path / ".cvf" / "metrics.db")
+    store.add_many([decision_record(
+        repo="octo-org/governance", number=4, head_sha="abc123", url=None, skill="deploy",
+        risk_level="R1", decision="scope_guard", agent="executor-1", fallbacks=[],
+        approval_role=None, approvers=[], gate="passed", timestamp=NOW - timedelta(hours=1))])
+    store.close()
     state = CliState(root=str(tmp_path), config_path=None)
     said: list[str] = []
     run_collect(state, since=None, pulls=(), repo="octo-org/governance", store_path=None,
                 now=NOW, env={}, factory=lambda *a, **k: gh, echo=said.append)
-    assert said[-1].startswith("collected 1 workflow run(s) and 0 pull request(s): 1 record(s)")
+    # Only the run of the routed head is an execution (of the agent chosen for it).
+    assert said[-1].startswith("collected 2 workflow run(s) and 0 pull request(s): 1 record(s)")
     run_sync(state, "push", repo="octo-org/governance", dry_run=False, store_path=None,
              now=NOW, env={}, factory=lambda *a, **k: gh, echo=said.append)
-    assert said[-1] == "pushed 1 record(s) to 1 file(s) on cvf-metrics"
+    assert said[-1] == "pushed 2 record(s) to 1 file(s) on cvf-metrics"
     other = CliState(root=str(tmp_path / "elsewhere"), config_path=None)
     run_sync(other, "pull", repo="octo-org/governance", dry_run=False, store_path=None,
              now=NOW, env={}, factory=lambda *a, **k: gh, echo=said.append)
-    assert said[-1] == "restored 1 record(s) (0 already stored)"
+    assert said[-1] == "restored 2 record(s) (0 already stored)"

@@ -11,6 +11,7 @@ from bot.config import Config, parse_config
 from bot.events import Event
 from bot.handlers.metrics import collect, on_review, on_workflow_run, sync_pull, sync_push
 from bot.metrics.aggregate import dashboard, window
+from bot.metrics.facts import approval_record, decision_record
 from bot.metrics.store import open_store
 from tests.conftest import load_payload
 from tests.fake_github import FakeGitHub
@@ -22,13 +23,27 @@ def config_for(tmp_path: Path, extra: str = "") -> Config:
     return parse_config(f"metrics:\n  store: {tmp_path}/m.db\n{extra}")
 
 
-def test_collect_turns_runs_into_executions_and_reviews_into_approvals(tmp_path: Path) -> None:
+def routed(store: object, number: int, head: str, agent: str | None = "executor-1") -> None:
+    """The routing gate's decision on a head, as it stores it."""
+    store.add_many([decision_record(  # type: ignore[attr-defined]
+        repo="octo-org/governance", number=number, head_sha=head, url=None, skill="deploy",
+        risk_level="R1", decision="scope_guard", agent=agent, fallbacks=[],
+        approval_role=None, approvers=[], gate="passed", timestamp=NOW - timedelta(hours=4))])
+
+
+def test_collect_turns_runs_of_routed_heads_into_executions_and_reviews_into_approvals(
+        tmp_path: Path) -> None:
     gh = FakeGitHub(now=NOW - timedelta(hours=3))
     gh.add_workflow_run("CI", conclusion="success", created_at=NOW - timedelta(hours=2),
-                        updated_at=NOW - timedelta(hours=2) + timedelta(seconds=90))
+                        updated_at=NOW - timedelta(hours=2) + timedelta(seconds=90),
+                        head_sha="a1")
     gh.add_workflow_run("CI", conclusion="failure", created_at=NOW - timedelta(minutes=50),
-                        updated_at=NOW - timedelta(minutes=48))
-    gh.add_workflow_run("Deploy", status="in_progress", conclusion=None,
+                        updated_at=NOW - timedelta(minutes=48), head_sha="a2")
+    gh.add_workflow_run("CI", conclusion="cancelled", created_at=NOW - timedelta(minutes=50),
+                        updated_at=NOW - timedelta(minutes=48), head_sha="a2")
+    gh.add_workflow_run("CI", conclusion="failure", head_sha="unrouted", actor="alice",
+                        created_at=NOW - timedelta(minutes=40))
+    gh.add_workflow_run("Deploy", status="in_progress", conclusion=None, head_sha="a1",
                         created_at=NOW - timedelta(minutes=5))
     pull = gh.add_pull(7, author="alice")
     gh.update_pull(7, created_at=NOW - timedelta(hours=2))
@@ -37,52 +52,66 @@ def test_collect_turns_runs_into_executions_and_reviews_into_approvals(tmp_path:
     gh.add_review(7, "carol", "APPROVED", submitted_at=NOW - timedelta(minutes=30))
     gh.add_pull(8, author="dave", labels=["needs-approval"])
     store = open_store(":memory:")
+    routed(store, 3, "a1")
+    routed(store, 4, "a2")
     config = config_for(tmp_path, "  collect:\n    review_labels: [needs-approval]\n")
     result, runs, pulls = collect(gh, store, config, since=NOW - timedelta(days=1),
                                   pulls=[pull.number])
-    assert (runs, pulls) == (3, 2)
-    assert (result.added, result.duplicates) == (3, 0)  # 2 finished runs, 1 decided PR
+    assert (runs, pulls) == (5, 2)
+    # 2 finished runs of routed heads (no outcome for the cancelled one, no agent for
+    # alice's push), bob's rejection and carol's approval (not the author's own).
+    assert (result.added, result.duplicates) == (4, 0)
     view = dashboard(store, window("24h", now=NOW))
-    assert view["summary"]["total_executions"] == 3
-    assert view["skills"]["workflow:CI"]["error_rate"] == 50.0
-    assert view["skills"]["workflow:CI"]["average_latency_ms"] == 105000.0  # 90 s and 120 s
+    assert view["summary"]["total_executions"] == 2
+    assert list(view["agent_health"]) == ["executor-1"]
+    assert view["skills"]["deploy"]["error_rate"] == 50.0
+    assert view["skills"]["deploy"]["average_latency_ms"] == 105000.0  # 90 s and 120 s
     approvals = view["approvals"]
-    assert (approvals["total_needed"], approvals["granted"]) == (1, 1)
-    # The author's own approval does not count; carol approved 90 minutes after opening.
-    assert abs(approvals["median_time_to_approve_seconds"] - 5400) <= 5400 * 0.005
+    assert (approvals["granted"], approvals["rejected"]) == (1, 1)
+    # carol approved 90 minutes after the pull request was opened
+    assert approvals["median_time_to_approve_seconds"] == 5400
     again, _, _ = collect(gh, store, config, since=NOW - timedelta(days=1), pulls=[7])
-    assert (again.added, again.duplicates) == (0, 3)
+    assert (again.added, again.duplicates) == (0, 4)
 
 
-def test_workflow_run_webhook_is_recorded_once(tmp_path: Path) -> None:
+def test_workflow_run_webhook_is_an_execution_of_the_routed_agent_once(tmp_path: Path) -> None:
     config = config_for(tmp_path)
     payload = load_payload("workflow_run", "completed")
     event = Event(name="workflow_run", payload=payload, config=config)
+    on_workflow_run(event, FakeGitHub())  # no decision on this head: no agent to credit
+    store = open_store(tmp_path / "m.db")
+    assert store.count() == 0
+    routed(store, 1, payload["workflow_run"]["head_sha"])
     on_workflow_run(event, FakeGitHub())
     on_workflow_run(event, FakeGitHub())  # redelivered
-    store = open_store(tmp_path / "m.db")
-    assert store.count() == 1
-    out = store.records_after(0)[0][1]
+    assert store.count("execution") == 1
+    out = next(r for _, r in store.records_after(0) if r["id"].startswith("gh-run-"))
     assert out["id"] == "gh-run-289782451" and out["success"] is True
-    assert out["agent"] == "Codertocat" and out["latency_ms"] == 25000.0
+    assert out["agent"] == "executor-1" and out["latency_ms"] == 25000.0
+    assert out["skill"] == "deploy" and out["url"] == payload["workflow_run"]["html_url"]
 
 
-def test_review_webhook_rereads_reviews_and_keeps_the_routing_decision(tmp_path: Path) -> None:
+def test_review_webhook_stores_the_gates_decision_and_approvals_only(tmp_path: Path) -> None:
     config = config_for(tmp_path)
     gh = FakeGitHub(now=NOW)
     gh.add_pull(2, author="octocat")
     gh.add_review(2, "hubot", "APPROVED", submitted_at=NOW + timedelta(minutes=5))
     payload = load_payload("pull_request_review", "submitted")
     event = Event(name="pull_request_review", payload=payload, config=config, now=NOW)
-    event.outputs["routing-record"] = json.dumps({
-        "id": "routing-abc", "timestamp": NOW.isoformat(), "skill": "docs", "agent": "bot",
-        "risk_level": "R0", "decision": "auto_execute", "success": True, "latency_ms": 12.5})
+    decision = decision_record(
+        repo="o/r", number=2, head_sha="abc", url=None, skill="docs", risk_level="R2",
+        decision="approval_required", agent="doc-bot", fallbacks=[], approval_role="m",
+        approvers=["hubot"], gate="passed", timestamp=NOW)
+    granted = approval_record(state="granted", repo="o/r", number=2, head_sha="abc", url=None,
+                              by="hubot", role="m", requested_at=None, decided_at=NOW,
+                              timestamp=NOW)
+    event.outputs["routing-records"] = json.dumps([decision, granted])
     on_review(event, gh)
+    on_review(event, gh)  # redelivered
     store = open_store(tmp_path / "m.db")
-    ids = sorted(r["id"] for _, r in store.records_after(0))
-    assert ids[0].startswith("gh-review-2-") and ids[1] == "routing-abc"
-    routing = next(r for _, r in store.records_after(0) if r["id"] == "routing-abc")
-    assert routing["source"] == "github-reviews"  # filled in: the record had none
+    kinds = sorted(r["kind"] for _, r in store.records_after(0))
+    assert kinds == ["approval", "decision"]  # the review is no execution of anyone
+    assert store.count("execution") == 0
 
 
 def test_data_branch_round_trip_keeps_the_store_between_runs(tmp_path: Path) -> None:

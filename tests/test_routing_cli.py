@@ -85,12 +85,13 @@ def test_bad_risk_is_a_clear_error(repo):
     assert 'expected a risk level R0, R1, R2 or R3, got "R9"' in result.output
 
 
-def test_output_file_holds_an_execution_record(repo, tmp_path):
+def test_output_file_holds_a_decision_record(repo, tmp_path):
     out = tmp_path / "decision.json"
     assert run(repo, "--skill", "deploy-prod", "--output", str(out)).exit_code == 0
     record = json.loads(out.read_text())
+    assert record["kind"] == "decision" and record["gate"] == "pending"
     assert record["decision"] == "approval_required" and record["agent"] == "executor-1"
-    assert record["approval"]["required"] is True
+    assert record["approval_role"] and "success" not in record
 
 
 def test_pr_preview_reads_github_and_writes_nothing(repo, monkeypatch):
@@ -104,11 +105,11 @@ def test_pr_preview_reads_github_and_writes_nothing(repo, monkeypatch):
     assert data["risk_level"] == "R2" and data["approvers"] == ["manny"]
     assert data["check"]["conclusion"] == "success"
     assert [s["skill"] for s in data["skills"]] == ["deploy-prod", "docs"]
-    assert data["record"]["success"] is True
+    assert data["record"]["kind"] == "decision" and data["record"]["gate"] == "passed"
     assert gh.stats.write_log == []
 
     text = run(repo, "--pr", "5", "--repo", "octo-org/governance")
-    assert "Routing: R2 · approval_required" in text.output
+    assert "Routing: R2 · approval required" in text.output
     assert "cvf:routing" not in text.output
 
 

@@ -94,12 +94,13 @@ def test_r0_docs_change_passes_and_reports_the_agent(gh):
     event = deliver(gh, "pull_request", "opened")
     assert check(gh, sha) == ("completed", "success", "R0: auto-execute")
     body = report(gh)
-    assert "Routing: R0 · auto_execute" in body
+    assert "Routing: R0 · auto-execute" in body  # words, not auto_execute
     assert "| docs | R0 | 1 | doc-bot |" in body
     assert event.outputs["risk-level"] == "R0"
     record = json.loads(event.outputs["routing-record"])
+    assert record["kind"] == "decision" and record["gate"] == "passed"
     assert record["decision"] == "auto_execute" and record["agent"] == "doc-bot"
-    assert record["success"] is True and record["audit"]["report_posted"] is True
+    assert "success" not in record  # a decision is not an execution
 
 
 def test_r1_fails_naming_paths_outside_scope_and_passes_once_they_leave(gh):
@@ -134,8 +135,11 @@ def test_r2_waits_for_an_approver_then_passes(gh):
     event = deliver(gh, "pull_request_review", "submitted", sender="rita")
     assert check(gh, sha) == ("completed", "success", "R2: approved by rita")
     record = json.loads(event.outputs["routing-record"])
-    assert record["approval"]["granted"] is True and record["approval"]["approver"] == "rita"
-    assert record["agent"] == "executor-1"
+    assert record["decision"] == "approval_required" and record["agent"] == "executor-1"
+    assert record["approval_role"] == "approval_manager"
+    assert record["approvers"] == ["manny", "octo-org/release"]
+    states = [(r["state"], r["by"]) for r in json.loads(event.outputs["routing-records"])[1:]]
+    assert states == [("requested", None), ("granted", "rita")]
 
 
 def test_r2_approval_before_a_push_does_not_count_until_renewed(gh):
@@ -177,15 +181,17 @@ def test_r2_dismissed_review_reopens_the_gate(gh):
     assert "Dismissed reviews: manny" in report(gh)
 
 
-def test_r3_fails_until_a_committee_member_approves_risk(gh):
+def test_r3_is_pending_until_a_committee_member_approves_risk(gh):
     sha = open_pull(gh, {".github/workflows/ci.yml": "x"})
-    deliver(gh, "pull_request", "opened")
-    assert check(gh, sha) == ("completed", "failure", "R3: human intervention required")
+    event = deliver(gh, "pull_request", "opened")
+    # Waiting is pending, with R2's words: not a failure.
+    assert check(gh, sha) == ("in_progress", None, "R3: waiting for approval by committee")
+    assert json.loads(event.outputs["routing-record"])["gate"] == "pending"
 
     outsider = gh.add_comment(7, "manny", "/approve-risk looks fine")
     deliver(gh, "issue_comment", "created", sender="manny",
             comment={"id": outsider.id, "body": outsider.body})
-    assert check(gh, sha)[1] == "failure"
+    assert check(gh, sha)[:2] == ("in_progress", None)
     refusal = gh.bot_comments(7)[-1].body
     assert "@manny: only members of committee" in refusal
     assert "In response to this" in refusal and "looks fine" in refusal
@@ -200,7 +206,7 @@ def test_r3_fails_until_a_committee_member_approves_risk(gh):
 
     new = push(gh)  # a new push needs a new human decision
     deliver(gh, "pull_request", "synchronize")
-    assert check(gh, new)[1] == "failure"
+    assert check(gh, new)[:2] == ("in_progress", None)
 
 
 def test_redelivered_events_write_nothing_new(gh):
@@ -282,8 +288,8 @@ def test_records_go_to_registered_sinks(gh):
         deliver(gh, "pull_request", "opened")
     finally:
         routing_handler.remove_record_sink(seen.append)
-    assert [r["skill"] for r in seen] == ["docs"]
-    assert seen[0]["timestamp"].endswith("+00:00")
+    assert [(r["kind"], r["skill"]) for r in seen] == [("decision", "docs")]
+    assert seen[0]["timestamp"].endswith("Z")
 
 
 def test_closed_pull_is_left_alone(gh):
@@ -319,7 +325,7 @@ def test_authors_cannot_approve_their_own_risk(gh):
     comment = gh.add_comment(7, "chair", "/approve-risk mine")
     deliver(gh, "issue_comment", "created", sender="chair",
             comment={"id": comment.id, "body": comment.body})
-    assert check(gh, sha)[1] == "failure"
+    assert check(gh, sha)[:2] == ("in_progress", None)  # still waiting
     assert any("cannot approve its own risk" in c.body for c in gh.bot_comments(7))
 
 
@@ -359,7 +365,7 @@ def test_a_certification_check_that_fails_counts_nobody_and_says_why(gh):
                 comment={"id": comment.id, "body": comment.body})
     finally:
         routing_handler.set_level_check(installed)
-    assert check(gh, sha)[1] == "failure"
+    assert check(gh, sha)[:2] == ("in_progress", None)  # still waiting
     assert any("@boris: certification could not be checked" in c.body
                for c in gh.bot_comments(7))
 
@@ -386,5 +392,5 @@ def test_approve_risk_quoted_or_in_code_is_not_a_command(gh):
     writes = len(gh.writes())
     deliver(gh, "issue_comment", "created", sender="boris",
             comment={"id": quoted.id, "body": body})
-    assert check(gh, sha)[1] == "failure"
+    assert check(gh, sha)[:2] == ("in_progress", None)  # still waiting
     assert len(gh.writes()) == writes

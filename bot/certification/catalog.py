@@ -10,6 +10,7 @@ from bot.certification.lessons import Lesson, lesson_path, lesson_problems, pars
 from bot.certification.lint import coverage_problems
 from bot.certification.materials import Materials
 from bot.certification.program import Level
+from bot.errors import CvfError
 
 
 def examined_by(materials: Materials, level: Level) -> dict[str, list[str]]:
@@ -30,11 +31,33 @@ def coverage_gaps(materials: Materials, level: Level) -> list[str]:
     if level.exam_format == "multiple_choice":
         return [str(f) for f in coverage_problems(materials.bank(level.id), level)]
     source = f"{materials.section['rubrics_dir'].rstrip('/')}/{level.id}.yml"
-    return [f"{source}: objective {objective} ({text}) is examined by no rubric criterion; "
-            f"list it under a criterion's `objectives`"
-            for objective, text, found in (
-                (o.id, o.text, examined_by(materials, level)[o.id]) for o in level.objectives)
-            if not found]
+    out = [f"{source}: objective {objective} ({text}) is examined by no rubric criterion; "
+           f"list it under a criterion's `objectives`"
+           for objective, text, found in (
+               (o.id, o.text, examined_by(materials, level)[o.id]) for o in level.objectives)
+           if not found]
+    return out + assignment_problems(materials, level, source)
+
+
+def assignment_problems(materials: Materials, level: Level, source: str) -> list[str]:
+    """An assignment must be concrete: a scenario that loads, or a starting state and
+    what a reviewer checks, so two reviewers grade the same work the same way."""
+    out = []
+    for assignment in materials.rubric(level.id).assignments:
+        if assignment.scenario:
+            try:
+                materials.scenario(assignment.scenario)
+            except CvfError as exc:
+                out.append(f"{source}: assignment {assignment.id}: scenario "
+                           f"'{assignment.scenario}' does not load: {exc.message}")
+            continue
+        if not assignment.starting_state:
+            out.append(f"{source}: assignment {assignment.id} has no `starting_state` (the "
+                       f"repository or data the candidate starts from)")
+        if len(assignment.checks) < 2:
+            out.append(f"{source}: assignment {assignment.id} lists {len(assignment.checks)} "
+                       f"`checks`; say at least two things a reviewer checks")
+    return out
 
 
 def lessons_of(materials: Materials, level: Level) -> dict[str, Lesson | str | None]:

@@ -32,6 +32,8 @@ class Assignment:
     brief: str
     deliverables: tuple[str, ...]
     scenario: str | None = None
+    starting_state: str = ""
+    checks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,8 @@ def parse_rubric(text: str, program: Program, *, source: str) -> Rubric:
         problems.append(located_problem(source, located, ("criteria",),
                                         f"criterion '{dup}' is defined twice"))
     assignments = tuple(Assignment(a["id"], a["title"], a["brief"], tuple(a["deliverables"]),
-                                   a.get("scenario")) for a in data["assignments"])
+                                   a.get("scenario"), str(a.get("starting_state", "")).strip(),
+                                   tuple(a.get("checks", []))) for a in data["assignments"])
     if problems:
         raise DocumentError(problems[0], problems=problems)
     return Rubric(level=data["level"], criteria=tuple(criteria), assignments=assignments)

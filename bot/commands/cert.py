@@ -48,6 +48,7 @@ from bot.errors import CvfError, InputError
 from bot.templating import render
 
 PRACTICE_DIR = "certification/practice"
+RUBRIC_LEVELS = ("practical_project", "case_study", "scenario_simulation")
 
 
 def practice_paths(level: str) -> tuple[str, str]:
@@ -347,6 +348,9 @@ def catalog(state: CliState, check: bool, now_text: str | None) -> None:
             holders[level_id].append({"login": login})
     text = render("certification/catalog.md", program=program, holders=holders,
                   lessons=lessons, link_base=link_base, examined=examined,
+                  assignments={level.id: (len(materials.rubric(level.id).assignments)
+                                          if level.exam_format in RUBRIC_LEVELS else 0)
+                               for level in program.levels},
                   public_key=materials.section["public_key"],
                   revocations=materials.section["revocations"])
     target = Path(state.root) / "certification" / "README.md"

@@ -50,9 +50,9 @@ def register(cli: click.Group) -> None:
     @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
                   show_default=True)
     @click.option("--output", "output", metavar="FILE", type=click.Path(dir_okay=False),
-                  help="Also write the decision as an execution record (JSON) to FILE.")
+                  help="Also write the decision record (JSON) to FILE.")
     @click.option("--store", "to_store", is_flag=True,
-                  help="Also append the execution record to the metrics store "
+                  help="Also append the decision record to the metrics store "
                        "(metrics.store).")
     @pass_state
     def route_command(state: CliState, skill_id: str | None, batch_path: str | None,
@@ -89,7 +89,7 @@ def register(cli: click.Group) -> None:
             constraints=Constraints.of(labels=labels, region=region, exclude_agents=excluded,
                                        max_cost=max_cost))
         result = policy.router.route(request)
-        record = _skill_record(result)
+        record = _skill_record(result, policy)
         if output:
             _write_json(output, record)
         if to_store:
@@ -181,7 +181,7 @@ def apply_store_health(router: SkillRouter, config: Config) -> int:
 
 
 def append_to_store(config: Config, record: Mapping[str, Any]) -> None:
-    """Append one execution record to the metrics store (created on first use)."""
+    """Append one record to the metrics store (created on first use)."""
     from bot.handlers.metrics import store_for
 
     store = store_for(config)
@@ -221,18 +221,28 @@ def _check_skill(policy: RoutingPolicy, skill_id: str, capabilities: tuple[str, 
                      hint=f"{hint}; --capability NAME routes a skill that is not configured")
 
 
-def _skill_record(result: RoutingResult) -> dict[str, Any]:
+def _skill_record(result: RoutingResult, policy: RoutingPolicy) -> dict[str, Any]:
+    """The routing decision as a decision record (``bot.metrics.facts``): a preview is
+    no execution, and no agent when none could be chosen."""
     from datetime import UTC, datetime
 
-    return {"timestamp": datetime.now(UTC).isoformat(), "skill": result.skill_id,
-            "agent": result.agent_id or "unassigned", "risk_level": result.risk_level.name,
-            "decision": result.decision.value, "success": result.routed,
-            "error_type": None if result.routed else "no_capable_agent", "latency_ms": 0.0,
-            "approval": {"required": True, "granted": False, "rejected": False,
-                         "approver": None, "requested_at": None, "decided_at": None}
-            if result.risk_level >= RiskLevel.R2 else None,
-            "audit": {"report_posted": False, "approval_recorded": False},
-            "source": "cvf-route-preview", "routing": result.to_dict()}
+    from bot.metrics.facts import decision_record
+
+    now = datetime.now(UTC)
+    needs = result.risk_level >= RiskLevel.R2
+    role = policy.role_for(result.risk_level, policy.router.skills.get(result.skill_id)) \
+        if needs else None
+    members = policy.roles.get(role) if role else None
+    record = decision_record(
+        repo="", number=None, head_sha="", url=None, skill=result.skill_id,
+        risk_level=result.risk_level.name, decision=result.decision.value,
+        agent=result.agent_id or None, fallbacks=list(result.fallback_agents),
+        approval_role=role,
+        approvers=[*sorted(members.users), *members.teams] if members else [],
+        gate="pending" if needs else ("passed" if result.routed else "blocked"),
+        timestamp=now, source="cvf-route-preview",
+        key=f"preview:{result.skill_id}@{now.isoformat()}")
+    return {**record, "routing": result.to_dict()}
 
 
 def _write_json(path: str, data: Mapping[str, Any]) -> None:

@@ -373,7 +373,8 @@ class PyGithubAdapter:
             return [WorkflowRun(id=r.id, name=r.name or "", conclusion=r.conclusion,
                                 status=r.status, created_at=r.created_at,
                                 updated_at=r.updated_at, head_sha=r.head_sha or "",
-                                event=r.event or "", actor=_login(r.actor))
+                                event=r.event or "", actor=_login(r.actor),
+                                url=r.html_url or "")
                     for r in runs]
 
     def default_branch(self) -> str:

@@ -118,6 +118,7 @@ class WorkflowRun:
     head_sha: str = ""
     event: str = ""
     actor: str = ""
+    url: str = ""  # the run's page
 
 
 @dataclass

@@ -1,9 +1,10 @@
-"""Metrics on GitHub: record runs, reviews and routing decisions; raise and clear alerts.
+"""Metrics on GitHub: record decisions, approvals and executions; raise and clear alerts.
 
-- ``workflow_run`` completed: the run becomes an execution record.
-- ``pull_request_review`` submitted: the pull request's reviews, re-read from GitHub,
-  become one approval record; a routing decision made for the same event (the routing
-  handler's ``routing-record`` output) is stored too.
+- Every pull request event the routing gate evaluates: its decision and the approvals
+  requested, granted or rejected (the routing handler's ``routing-records`` output:
+  ``bot.metrics.facts``), each stored once however often it is delivered.
+- ``workflow_run`` completed on a head the gate decided on: an execution of the agent
+  the router chose (``bot.metrics.collect.run_record``).
 - The tick evaluates alerts: one issue per alert key, opened or updated while it fires
   and closed when it clears; a skill burning its error budget also gets a draft
   ``policy_change`` RFC proposing a higher risk level.
@@ -30,7 +31,7 @@ from bot.events import Event, router
 from bot.github.port import GitHubPort
 from bot.metrics.aggregate import agent_health_feed
 from bot.metrics.alerts import Alert, RiskRaise, evaluate, risk_raises
-from bot.metrics.collect import review_record, run_from_payload, run_record
+from bot.metrics.collect import latest_decision, review_records, run_from_payload, run_record
 from bot.metrics.store import IngestResult, MetricsStore, open_store
 from bot.templating import render
 
@@ -87,23 +88,21 @@ bot.handlers.routing.set_health_source(store_health)
 @router.register("workflow_run", "completed")
 def on_workflow_run(event: Event, port: GitHubPort) -> None:
     run = run_from_payload(event.payload)
-    if run is None:
+    if run is None or not run.head_sha:
         return
-    record = run_record(run, risk_level=_collect(event.config)["risk_level"])
-    if record is not None:
-        _store(event.config, [record], "github-actions")
+    store = store_for(event.config)
+    try:
+        record = run_record(run, latest_decision(store.facts_about(run.head_sha)))
+        if record is not None:
+            store.add_many([record], default_source="github-actions")
+    finally:
+        store.close()
 
 
 @router.register("pull_request_review", "submitted", "dismissed", "edited")
 def on_review(event: Event, port: GitHubPort) -> None:
-    records = _routing_records(event)
-    number = (event.payload.get("pull_request") or {}).get("number")
-    if event.action == "submitted" and isinstance(number, int):
-        record = review_record(port.get_pull(number), port.list_reviews(number),
-                               risk_level=_collect(event.config)["risk_level"])
-        if record is not None:
-            records.append(record)
-    _store(event.config, records, "github-reviews")
+    # The gate re-evaluated on this review: what it granted or rejected is in its records.
+    _store(event.config, _routing_records(event), "cvf-routing")
 
 
 @router.register("pull_request", "opened", "synchronize", "reopened", "labeled", "unlabeled",
@@ -118,15 +117,18 @@ def on_comment(event: Event, port: GitHubPort) -> None:
 
 
 def _routing_records(event: Event) -> list[dict[str, Any]]:
-    """The routing handler's decision for this event, if it made one (it runs first)."""
-    text = event.outputs.get("routing-record")
+    """The routing handler's decision and approvals for this event, if it evaluated the
+    pull request (it runs first)."""
+    text = event.outputs.get("routing-records") or event.outputs.get("routing-record")
     if not text:
         return []
     try:
-        record = json.loads(text)
+        records = json.loads(text)
     except json.JSONDecodeError:
         return []
-    return [record] if isinstance(record, dict) else []
+    if isinstance(records, dict):
+        records = [records]
+    return [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
 
 
 def _store(config: Config, records: list[dict[str, Any]], source: str) -> None:
@@ -146,22 +148,26 @@ def _collect(config: Config) -> dict[str, Any]:
 # -- collecting from GitHub ---------------------------------------------------------
 def collect(port: GitHubPort, store: MetricsStore, config: Config, *, since: datetime,
             pulls: Iterable[int] = ()) -> tuple[IngestResult, int, int]:
-    """Store workflow runs since ``since`` and the reviews of ``pulls`` plus labelled PRs.
+    """Store the finished workflow runs since ``since`` of heads the routing gate decided
+    on (executions of the chosen agents), and the reviews of ``pulls`` plus labelled PRs
+    (approvals).
 
     Returns the ingest result and how many runs and pull requests were read.
     """
     settings = _collect(config)
-    risk = settings["risk_level"]
     runs = port.list_workflow_runs(since)
-    records = [r for r in (run_record(run, risk_level=risk) for run in runs) if r is not None]
+    records = []
+    for run in runs:
+        record = run_record(run, latest_decision(store.facts_about(run.head_sha))
+                            if run.head_sha else None)
+        if record is not None:
+            records.append(record)
     numbers = dict.fromkeys(pulls)
     for label in settings["review_labels"]:
         numbers.update(dict.fromkeys(port.search_open_pulls(label)))
     for number in numbers:
-        record = review_record(port.get_pull(number), port.list_reviews(number),
-                               risk_level=risk)
-        if record is not None:
-            records.append(record)
+        records += review_records(port.repo, port.get_pull(number), port.list_reviews(number),
+                                  risk_level=settings["risk_level"])
     return store.add_many(records, default_source="github"), len(runs), len(numbers)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +26,7 @@ from bot.github.port import (
     TeamLookupError,
 )
 from bot.markdown import Md, code, command_lines, md
+from bot.metrics.facts import DECISION_WORDS
 from bot.replies import reply_body
 from bot.routing.model import RiskLevel
 from bot.routing.policy import RoutingPolicy, build_policy
@@ -37,7 +37,7 @@ from bot.routing.pulls import (
     PullFacts,
     RiskApproval,
     evaluate_pull,
-    execution_record,
+    gate_records,
     no_level_required,
     risk_from_label,
     skills_for_paths,
@@ -74,7 +74,8 @@ def set_level_check(factory: LevelCheckFactory | None) -> None:
 
 
 def add_record_sink(sink: RecordSink) -> None:
-    """Also hand every execution record to ``sink`` (e.g. the metrics store's ``add_many``)."""
+    """Also hand every record the gate makes (its decision, and the approvals requested,
+    granted or rejected: ``bot.metrics.facts``) to ``sink``."""
     _record_sinks.append(sink)
 
 
@@ -129,10 +130,14 @@ class Membership:
         return False
 
     def describe(self, role: str) -> str:
+        return ", ".join(self.members(role))
+
+    def members(self, role: str) -> list[str]:
+        """The role's users and teams (``org/team``), as configured."""
         members = self.policy.roles.get(role)
         if members is None:
-            return ""
-        return ", ".join([*sorted(members.users), *members.teams])
+            return []
+        return [*sorted(members.users), *members.teams]
 
 
 @dataclass
@@ -141,7 +146,6 @@ class _Context:
     port: GitHubPort
     policy: RoutingPolicy
     number: int
-    started: float = field(default_factory=time.perf_counter)
     problems: list[str] = field(default_factory=list)
     holds: HoldsLevel | None = None
     files: list[ChangedFile] | None = None  # read once per event
@@ -308,7 +312,7 @@ def _evaluate(ctx: _Context, pull: Any, state: GateState,
         ctx.reviews = tuple(ctx.port.list_reviews(ctx.number))
     facts = PullFacts(number=pull.number, author=pull.author, head_sha=pull.head_sha,
                       paths=tuple(_paths(ctx.files)), labels=tuple(pull.labels),
-                      reviews=ctx.reviews, created_at=pull.created_at)
+                      reviews=ctx.reviews, created_at=pull.created_at, url=pull.html_url)
     return evaluate_pull(ctx.policy, facts, state, is_member=membership,
                          holds_level=_holds_level(ctx))
 
@@ -325,18 +329,26 @@ def _publish(ctx: _Context, ev: PullEvaluation, state: GateState,
                            conclusion=gate.conclusion,
                            output=CheckRunOutput(title=gate.title, summary=gate.summary,
                                                  text=text))
-    latency = (time.perf_counter() - ctx.started) * 1000
-    record = execution_record(ev, repo=ctx.event.repo or ctx.port.repo, now=ctx.event.now,
-                              latency_ms=latency, report_posted=True)
+    records = gate_records(ev, repo=ctx.event.repo or ctx.port.repo, now=ctx.event.now,
+                           may_approve=_may_approve(ev, membership))
     ctx.event.outputs.update({
         "risk-level": ev.risk.name,
         "decision": ev.decision.value,
         "routing-gate": gate.conclusion or gate.status,
-        "routing-record": json.dumps(record, sort_keys=True),
+        "routing-record": json.dumps(records[0], sort_keys=True),
+        "routing-records": json.dumps(records, sort_keys=True),
     })
     ctx.event.summary.append(report.split("\n", 2)[2] if report.count("\n") >= 2 else report)
     for sink in list(_record_sinks):
-        sink(record)
+        for record in records:
+            sink(record)
+
+
+def _may_approve(ev: PullEvaluation, membership: Membership) -> list[str]:
+    """Who may give the approval this evaluation waits for: the required roles' users
+    and teams."""
+    return list(dict.fromkeys(m for role in ev.required_roles
+                              for m in membership.members(role)))
 
 
 def render_report(policy: RoutingPolicy, ev: PullEvaluation, state: GateState,
@@ -350,7 +362,7 @@ def render_report(policy: RoutingPolicy, ev: PullEvaluation, state: GateState,
         else {}
     return render("routing/report.md.j2", marker=MARKER, state=state.encode(),
                   icon=icons.get(ev.gate.conclusion or "", "⏳"), risk=ev.risk.name,
-                  decision=ev.decision.value, gate=ev.gate, touched=touched,
+                  decision=DECISION_WORDS[ev.decision.value], gate=ev.gate, touched=touched,
                   default_risk=policy.default_risk.name, unscoped=ev.unscoped,
                   max_paths=MAX_PATHS, max_rows=MAX_ROWS, required_roles=ev.required_roles,
                   members=members,
@@ -367,7 +379,7 @@ def preview_pull(config: Config, port: GitHubPort, number: int
                  ) -> tuple[PullEvaluation, str, dict[str, Any]]:
     """Evaluate a pull request as the gate would, writing nothing (for `cvf route --pr`).
 
-    Returns the evaluation, the report text and the execution record.
+    Returns the evaluation, the report text and the decision record.
     """
     event = Event(name="preview", payload={}, config=config)
     ctx = _context(event, port, number)
@@ -376,9 +388,9 @@ def preview_pull(config: Config, port: GitHubPort, number: int
     membership = Membership(port, ctx.policy)
     evaluation = _evaluate(ctx, pull, state, membership)
     report = render_report(ctx.policy, evaluation, state, membership, ctx.problems)
-    record = execution_record(evaluation, repo=port.repo, now=event.now,
-                              latency_ms=(time.perf_counter() - ctx.started) * 1000,
-                              report_posted=False, source="cvf-route-preview")
+    record = gate_records(evaluation, repo=port.repo, now=event.now,
+                          may_approve=_may_approve(evaluation, membership),
+                          source="cvf-route-preview")[0]
     return evaluation, report, record
 
 

@@ -1,8 +1,13 @@
 """The dashboard view: what happened in a period, read from the rollups only.
 
 Keys follow the CVF design's dashboard view (``period``, ``summary``,
-``risk_distribution``, ``approvals``, ``quality_metrics``) plus ``agent_health`` and a
-``time_series`` for charts.
+``risk_distribution``, ``approvals``, ``quality_metrics``) plus ``agent_health``, a
+``time_series`` for charts and ``decisions``. Each section is about one kind of record
+(``bot.metrics.facts``): ``summary``, ``risk_distribution``, ``agent_health``,
+``skills``, ``quality_metrics`` and ``time_series`` about executions; ``approvals``
+about approvals (the approval records, plus approvals agents report inside their
+execution records); ``decisions`` about the routing gate's decisions (counts by
+decision and risk, what is pending now and the oldest pending).
 
 Rates are percentages rounded to two decimals. A rate whose denominator is zero (no
 executions, no approvals needed, no R2/R3 executions) is ``None`` (JSON ``null``,
@@ -20,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.errors import InputError
+from bot.metrics.decisions import Facts, approval_counts, decisions_section
 from bot.metrics.record import RISK_LEVELS
 from bot.metrics.rollup import APPROVAL, LATENCY
 from bot.metrics.store import DAY, HOUR, MINUTE, MetricsStore, pieces
@@ -78,9 +84,8 @@ def dashboard(store: MetricsStore, win: Window) -> dict[str, Any]:
     n = ok = audit_ok = needed = granted = rejected = 0
     lat_sum = 0.0
     risk = dict.fromkeys(RISK_LEVELS, 0)
-    decisions: dict[str, int] = {}
     high_n = high_ok = 0
-    for level, decision, rn, rok, rlat, raudit, rneeded, rgranted, rrejected in roll.main():
+    for level, _decision, rn, rok, rlat, raudit, rneeded, rgranted, rrejected in roll.main():
         n += rn
         ok += rok
         lat_sum += rlat
@@ -89,12 +94,14 @@ def dashboard(store: MetricsStore, win: Window) -> dict[str, Any]:
         granted += rgranted
         rejected += rrejected
         risk[level] = risk.get(level, 0) + rn
-        decisions[decision] = decisions.get(decision, 0) + rn
         if level in HIGH_RISK:
             high_n += rn
             high_ok += rok
     p50, p95, p99 = roll.percentiles(LATENCY, (50, 95, 99))
-    (median_approve,) = roll.percentiles(APPROVAL, (50,))
+    facts = Facts.read(store, win.since, win.until)
+    requested, granted_r, rejected_r, pending_r, to_grant = approval_counts(facts)
+    needed, granted, rejected = needed + requested, granted + granted_r, rejected + rejected_r
+    (median_approve,) = roll.percentiles(APPROVAL, (50,), extra=to_grant)
     return {
         "period": win.label,
         "since": _iso(win.since),
@@ -109,12 +116,13 @@ def dashboard(store: MetricsStore, win: Window) -> dict[str, Any]:
             "p99_latency_ms": _round(p99, 2),
         },
         "risk_distribution": risk,
-        "decisions": dict(sorted(decisions.items())),
+        "decisions": decisions_section(facts),
         "approvals": {
             "total_needed": needed,
             "granted": granted,
             "rejected": rejected,
-            "pending": max(0, needed - granted - rejected),
+            "pending": pending_r + max(0, needed - requested - (granted - granted_r)
+                                       - (rejected - rejected_r)),
             "acceptance_rate": rate(granted, needed),
             "median_time_to_approve_seconds": _round(median_approve, 1),
         },

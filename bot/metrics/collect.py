@@ -1,15 +1,19 @@
-"""Execution records from what GitHub already knows: workflow runs and pull request reviews.
+"""Records from what GitHub already knows: workflow runs and pull request reviews.
 
 Pure conversions from the port's dataclasses (or webhook payloads) to the record
-contract. Ids are derived from GitHub's ids, so collecting twice, or receiving the
-webhook and collecting later, stores each run or approval once.
+contracts (``bot.metrics.facts``). Ids are derived from GitHub's ids, so collecting
+twice, or receiving the webhook and collecting later, stores each run or review once.
 
-- A completed workflow run is an execution: skill ``workflow:<name>``, agent the
-  actor, success when it concluded success/neutral/skipped, latency its duration.
-- A decided review on a pull request is an approval: requested when the pull request
-  was opened, granted by the first approval (or rejected by the first change request
-  before it), with the time to decide. Reviews carry ``latency_ms`` 0: a person's
-  review is not an execution with a run time, and must not skew latency percentiles.
+- A completed workflow run of a pull request head the routing gate decided on is an
+  **execution** of the agent the router chose for it: skill and risk from the
+  decision, success when the run concluded success/neutral/skipped, latency the run's
+  duration. GitHub knows the outcome; it does not know an agent for other runs (the
+  actor is a person who pushed), so those are not executions of any agent and are
+  left out. A cancelled run has no outcome and is left out too.
+- A decided review is an **approval** granted or rejected by the reviewer (each
+  reviewer's latest stance, never the author's), with the time from opening to the
+  decision. Its id is the one the routing gate gives the same approval on the same
+  head, so the two channels never count one approval twice.
 """
 
 from __future__ import annotations
@@ -18,63 +22,69 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.github.port import PullRequest, Review, WorkflowRun
+from bot.metrics.facts import approval_record
 
 OK_CONCLUSIONS = ("success", "neutral", "skipped")
+NO_OUTCOME = ("cancelled", "stale")
 
 
-def run_record(run: WorkflowRun, *, risk_level: str = "R1") -> dict[str, Any] | None:
-    """The execution record of a finished run; ``None`` while it is still running."""
-    if run.status != "completed" or run.conclusion is None:
+def run_record(run: WorkflowRun, decision: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The execution record of a finished run of a routed head, by the chosen agent;
+    ``None`` while it runs, without an outcome, or when no agent was chosen for it."""
+    if run.status != "completed" or run.conclusion is None or run.conclusion in NO_OUTCOME:
+        return None
+    if decision is None or not decision.get("agent"):
         return None
     ok = run.conclusion in OK_CONCLUSIONS
     seconds = max(0.0, (run.updated_at - run.created_at).total_seconds())
     return {
         "id": f"gh-run-{run.id}",
         "timestamp": _iso(run.updated_at),
-        "skill": f"workflow:{run.name}",
-        "agent": run.actor or "github-actions",
-        "risk_level": risk_level,
-        "decision": "auto_execute",
+        "skill": decision["skill"],
+        "agent": decision["agent"],
+        "risk_level": decision["risk_level"],
+        "decision": decision["decision"],
         "success": ok,
-        "error_type": None if ok else run.conclusion,
+        "error_type": None if ok else f"workflow_{run.conclusion}",
         "latency_ms": round(seconds * 1000, 3),
         "approval": None,
         "audit": {"report_posted": True, "approval_recorded": False},
         "source": "github-actions",
-        "github": {"run_id": run.id, "event": run.event, "head_sha": run.head_sha},
+        "url": run.url or None,
+        "repository": decision.get("repository"),
+        "pull_request": decision.get("pull_request"),
+        "github": {"run_id": run.id, "workflow": run.name, "event": run.event,
+                   "head_sha": run.head_sha},
     }
 
 
-def review_record(pull: PullRequest, reviews: list[Review], *,
-                  risk_level: str = "R1") -> dict[str, Any] | None:
-    """The approval record of a pull request, once a reviewer decided; ``None`` before."""
-    decided = sorted((r for r in reviews if r.submitted_at is not None
-                      and r.state in ("APPROVED", "CHANGES_REQUESTED")
-                      and r.author != pull.author),
-                     key=lambda r: (r.submitted_at, r.id))
-    if not decided:
-        return None
-    approved = next((r for r in decided if r.state == "APPROVED"), None)
-    deciding = approved or decided[0]
-    assert deciding.submitted_at is not None
-    requested = pull.created_at or deciding.submitted_at
-    return {
-        "id": f"gh-review-{pull.number}-{deciding.id}",
-        "timestamp": _iso(deciding.submitted_at),
-        "skill": "pull_request_review",
-        "agent": pull.author,
-        "risk_level": risk_level,
-        "decision": "approval_required",
-        "success": approved is not None,
-        "error_type": None if approved else "changes_requested",
-        "latency_ms": 0,
-        "approval": {"required": True, "granted": approved is not None,
-                     "rejected": approved is None, "approver": deciding.author,
-                     "requested_at": _iso(requested), "decided_at": _iso(deciding.submitted_at)},
-        "audit": {"report_posted": True, "approval_recorded": True},
-        "source": "github-reviews",
-        "github": {"pull": pull.number, "review_id": deciding.id},
-    }
+def latest_decision(facts: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The newest decision among a head's records (a label may change it)."""
+    decisions = [f for f in facts if f.get("kind") == "decision"]
+    return max(decisions, key=lambda d: str(d.get("timestamp")), default=None)
+
+
+def review_records(repo: str, pull: PullRequest, reviews: list[Review], *,
+                   risk_level: str | None = None) -> list[dict[str, Any]]:
+    """The approvals granted or rejected by each reviewer's latest decided review."""
+    latest: dict[str, Review] = {}
+    for review in sorted(reviews, key=lambda r: (r.submitted_at is None, r.submitted_at, r.id)):
+        if review.submitted_at is None or review.author.lower() == pull.author.lower():
+            continue
+        if review.state in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
+            latest[review.author.lower()] = review
+    out = []
+    for review in latest.values():
+        if review.state == "DISMISSED":
+            continue
+        assert review.submitted_at is not None
+        out.append(approval_record(
+            state="granted" if review.state == "APPROVED" else "rejected", repo=repo,
+            number=pull.number, head_sha=review.commit_id or None, url=pull.html_url or None,
+            by=review.author, role=None, requested_at=pull.created_at,
+            decided_at=review.submitted_at, timestamp=review.submitted_at,
+            risk_level=risk_level, source="github-reviews"))
+    return out
 
 
 def run_from_payload(payload: dict[str, Any]) -> WorkflowRun | None:
@@ -90,7 +100,8 @@ def run_from_payload(payload: dict[str, Any]) -> WorkflowRun | None:
             conclusion=run.get("conclusion"), status=str(run.get("status") or ""),
             created_at=started, updated_at=updated, head_sha=str(run.get("head_sha") or ""),
             event=str(run.get("event") or ""),
-            actor=str((run.get("actor") or run.get("triggering_actor") or {}).get("login", "")))
+            actor=str((run.get("actor") or run.get("triggering_actor") or {}).get("login", "")),
+            url=str(run.get("html_url") or ""))
     except (KeyError, TypeError, ValueError):
         return None
 

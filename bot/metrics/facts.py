@@ -144,16 +144,17 @@ def decision_key(repo: str, number: int | None, head_sha: str, decision: str) ->
     return f"{repo}#{number}@{head_sha}:{decision}"
 
 
-def decision_record(*, repo: str, number: int, head_sha: str, url: str | None, skill: str,
-                    risk_level: str, decision: str, agent: str | None,
+def decision_record(*, repo: str, number: int | None, head_sha: str, url: str | None,
+                    skill: str, risk_level: str, decision: str, agent: str | None,
                     fallbacks: Sequence[str], approval_role: str | None,
                     approvers: Sequence[str], gate: str, timestamp: datetime,
-                    source: str = "cvf-routing") -> dict[str, Any]:
-    """A routing decision, one per pull request head and decision (the id says so)."""
-    key = decision_key(repo, number, head_sha, decision)
+                    source: str = "cvf-routing", key: str | None = None) -> dict[str, Any]:
+    """A routing decision, one per pull request head and decision (the id says so);
+    ``key`` overrides what makes it unique (a decision about no pull request)."""
+    key = key or decision_key(repo, number, head_sha, decision)
     return {"kind": "decision", "id": "decision-" + _digest(key), "key": key,
             "timestamp": _iso(timestamp), "repository": repo, "pull_request": number,
-            "head_sha": head_sha, "url": url, "skill": skill, "risk_level": risk_level,
+            "head_sha": head_sha or None, "url": url, "skill": skill, "risk_level": risk_level,
             "decision": decision, "agent": agent, "fallbacks": list(fallbacks),
             "approval_role": approval_role, "approvers": list(approvers), "gate": gate,
             "source": source}

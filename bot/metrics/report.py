@@ -15,6 +15,7 @@ from bot.durations import shown_time
 from bot.errors import InputError
 from bot.metrics import charts
 from bot.metrics.alerts import Alert
+from bot.metrics.facts import DECISION_WORDS
 from bot.templating import render
 
 FORMATS = ("markdown", "json", "html")
@@ -172,8 +173,9 @@ def _context(view: dict[str, Any], alerts: Sequence[Alert], role: str | None,
         "latency_chart": charts.line(labels, [p["average_latency_ms"] for p in points]),
         "error_chart": charts.line(labels, [p["error_rate"] for p in points]),
         "risk_bars": charts.hbars([(k, float(v)) for k, v in view["risk_distribution"].items()]),
-        "decision_bars": charts.hbars([(k.replace("_", " "), float(v))
-                                       for k, v in view["decisions"].items()]),
+        "decision_bars": charts.hbars([(DECISION_WORDS.get(k, k), float(v)) for k, v
+                                       in view["decisions"]["by_decision"].items()]),
+        "decision_words": DECISION_WORDS,
         "agents": agents[:MAX_TABLE_ROWS], "agents_more": max(0, len(agents) - MAX_TABLE_ROWS),
         "skills": skills[:MAX_TABLE_ROWS], "skills_more": max(0, len(skills) - MAX_TABLE_ROWS),
         "mermaid_labels": ", ".join(json.dumps(label) for label in labels),

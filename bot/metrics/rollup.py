@@ -223,9 +223,17 @@ class Rollup:
                 for key, (n, err, lat) in zip(*_sum_by_key(SKILLS, self.tables[SKILLS]),
                                               strict=True)}
 
-    def percentiles(self, section: Section, ps: Sequence[float]) -> list[float | None]:
-        """Nearest-rank percentiles of a histogram section (``None`` when it is empty)."""
-        bins, sums = _dense_sums(section, self.tables[section])
+    def percentiles(self, section: Section, ps: Sequence[float],
+                    extra: Sequence[float] = ()) -> list[float | None]:
+        """Nearest-rank percentiles of a histogram section and ``extra`` values (``None``
+        when both are empty)."""
+        table = self.tables[section]
+        if extra:
+            values = np.asarray(extra, dtype=np.float64)
+            table = merge(section, [table, Table(
+                np.zeros(len(values), np.int64), bins_of(values),
+                np.column_stack((np.ones(len(values)), values, values)))])
+        bins, sums = _dense_sums(section, table)
         return percentiles(bins, sums[:, 0], ps, lows=sums[:, 1], highs=sums[:, 2])
 
     def series(self, step: int, first: int, count: int) -> dict[str, list[float]]:

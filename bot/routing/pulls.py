@@ -8,7 +8,6 @@ belongs to which role is asked through a callable so the core never talks to Git
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -16,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.github.port import Review
+from bot.metrics.facts import approval_record, decision_record
 from bot.routing.model import RiskLevel, RoutingDecision, RoutingRequest, RoutingResult, Skill
 from bot.routing.policy import RoutingPolicy
 
@@ -86,6 +86,7 @@ class PullFacts:
     labels: tuple[str, ...] = ()
     reviews: tuple[Review, ...] = ()
     created_at: datetime | None = None
+    url: str = ""
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ class PullEvaluation:
     not_counted: list[str]
     risk_approval: RiskApproval | None
     gate: Gate
+    rejections: list[Approver] = field(default_factory=list)  # required role said no
 
     @property
     def deciding(self) -> TouchedSkill | None:
@@ -201,6 +203,8 @@ def evaluate_pull(policy: RoutingPolicy, facts: PullFacts, state: GateState, *,
             policy, facts, roles, is_member, holds_level)
     elif risk == RiskLevel.R3:
         roles = [policy.approval_roles[RiskLevel.R3]]
+    rejections = _rejections(policy, facts, roles, is_member)
+    if risk == RiskLevel.R3:
         for approval in state.risk_approvals:
             fresh = approval.sha == facts.head_sha or policy.approvals_survive_push
             if not is_member(roles[0], approval.by):
@@ -216,7 +220,7 @@ def evaluate_pull(policy: RoutingPolicy, facts: PullFacts, state: GateState, *,
         facts=facts, touched=touched, unscoped=unscoped, base_risk=base, risk=risk,
         decision=decision, risk_notes=notes, required_roles=roles, approvers=approvers,
         stale_approvals=stale, dismissed=dismissed, not_counted=not_counted,
-        risk_approval=risk_approval, gate=Gate("queued", None, "", ""))
+        risk_approval=risk_approval, gate=Gate("queued", None, "", ""), rejections=rejections)
     evaluation.gate = _gate(evaluation)
     return evaluation
 
@@ -261,6 +265,21 @@ def _latest_reviews(reviews: Sequence[Review]) -> dict[str, Review]:
         if review.state in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
             latest[review.author.lower()] = review
     return latest
+
+
+def _rejections(policy: RoutingPolicy, facts: PullFacts, roles: list[str],
+                is_member: IsMember) -> list[Approver]:
+    """Members of a required role whose latest stance on this head is "changes
+    requested": the approval they were asked for, rejected."""
+    out: list[Approver] = []
+    for login, review in sorted(_latest_reviews(facts.reviews).items()):
+        if review.state != "CHANGES_REQUESTED" or login == facts.author.lower():
+            continue
+        if review.commit_id != facts.head_sha and not policy.approvals_survive_push:
+            continue
+        out.extend(Approver(review.author, role, review.submitted_at)
+                   for role in roles if is_member(role, review.author))
+    return out
 
 
 def _review_approvals(policy: RoutingPolicy, facts: PullFacts, roles: list[str],
@@ -329,55 +348,65 @@ def _gate(ev: PullEvaluation) -> Gate:
                     f"{ev.risk_approval.by}",
                     f"{ev.risk_approval.by} ({role}) approved the risk on "
                     f"{ev.risk_approval.sha[:7]}.")
-    return Gate("completed", "failure", "R3: human intervention required",
-                f"High risk: a member of {role} must review and comment `/approve-risk "
-                f"<reason>` on this pull request.")
+    # Waiting is pending, as for R2 (same words): the check stays in progress, which
+    # blocks merging like a failure would without reading as one.
+    return Gate("in_progress", None, f"R3: waiting for approval by {role}",
+                f"Approval required: `/approve-risk <reason>` commented on "
+                f"{ev.facts.head_sha[:7]} by a member of {role} (high risk: a human "
+                f"intervention).")
 
 
-def execution_record(ev: PullEvaluation, *, repo: str, now: datetime, latency_ms: float,
-                     report_posted: bool, source: str = "cvf-routing") -> dict[str, Any]:
-    """The decision as an execution record (the metrics engine's public JSON contract)."""
+def gate_records(ev: PullEvaluation, *, repo: str, now: datetime,
+                 may_approve: Sequence[str] = (),
+                 source: str = "cvf-routing") -> list[dict[str, Any]]:
+    """What the metrics engine stores for this evaluation (``bot.metrics.facts``): the
+    decision, and the approval requested, granted or rejected on this head.
+
+    Ids come from the pull request, head, decision, state and person, so however many
+    deliveries and re-evaluations there are, each fact is stored once. A decision that
+    waits for its approval is ``pending``, never a failed execution, and its agent is
+    the agent the router chose (``None`` when none could be), never the author."""
     deciding = ev.deciding
     result = deciding.result if deciding else None
     skill = deciding.skill.id if deciding else "unmatched-paths"
-    key = f"{repo}#{ev.facts.number}@{ev.facts.head_sha}:{ev.risk.name}:{ev.gate.status}:" \
-          f"{ev.gate.conclusion}"
-    needs_approval = ev.risk >= RiskLevel.R2
-    decided_at: datetime | str | None = None
-    approver: str | None = None
-    if ev.risk == RiskLevel.R2 and ev.gate.passed:
-        approver = ev.approvers[0].login if ev.approvers else None
-        decided_at = ev.approvers[0].at if ev.approvers else None
-    elif ev.risk == RiskLevel.R3 and ev.risk_approval is not None:
-        approver = ev.risk_approval.by
-        decided_at = ev.risk_approval.at or None
-    error_type = None
-    if not ev.gate.passed:
-        error_type = {RiskLevel.R1: "out_of_scope", RiskLevel.R2: "awaiting_approval",
-                      RiskLevel.R3: "awaiting_human_intervention"}.get(ev.risk)
-    approval = None
-    if needs_approval:
-        approval = {"required": True, "granted": ev.gate.passed, "rejected": False,
-                    "approver": approver,
-                    "requested_at": ev.facts.created_at.isoformat() if ev.facts.created_at
-                    else None,
-                    "decided_at": decided_at.isoformat() if isinstance(decided_at, datetime)
-                    else decided_at}
-    return {
-        "id": "routing-" + hashlib.sha256(key.encode()).hexdigest()[:24],
-        "timestamp": now.isoformat(),
-        "skill": skill,
-        "agent": (result.agent_id if result and result.agent_id else "unassigned"),
-        "risk_level": ev.risk.name,
-        "decision": ev.decision.value,
-        "success": ev.gate.passed,
-        "error_type": error_type,
-        "latency_ms": round(latency_ms, 3),
-        "approval": approval,
-        "audit": {"report_posted": report_posted,
-                  "approval_recorded": bool(needs_approval and ev.gate.passed)},
-        "source": source,
-        "repository": repo,
-        "pull_request": ev.facts.number,
-        "head_sha": ev.facts.head_sha,
-    }
+    facts = ev.facts
+    needs = ev.risk >= RiskLevel.R2
+    role = ", ".join(ev.required_roles) or None
+    gate = "passed" if ev.gate.passed else ("pending" if needs else "blocked")
+    common: dict[str, Any] = {"repo": repo, "number": facts.number,
+                              "head_sha": facts.head_sha, "url": facts.url or None,
+                              "timestamp": now, "source": source}
+    records = [decision_record(
+        **common, skill=skill, risk_level=ev.risk.name, decision=ev.decision.value,
+        agent=result.agent_id if result and result.agent_id else None,
+        fallbacks=list(result.fallback_agents) if result else [], approval_role=role,
+        approvers=list(may_approve), gate=gate)]
+    if not needs:
+        return records
+    about: dict[str, Any] = {"skill": skill, "risk_level": ev.risk.name}
+    records.append(approval_record(state="requested", by=None, role=role, requested_at=now,
+                                   decided_at=None, **common, **about))
+    decided: list[tuple[str, Approver]] = []
+    if ev.gate.passed and ev.risk == RiskLevel.R3 and ev.risk_approval is not None:
+        at = parse_iso(ev.risk_approval.at)
+        decided.append(("granted", Approver(ev.risk_approval.by, role or "", at)))
+    elif ev.gate.passed:
+        decided += [("granted", a) for a in ev.approvers]
+    decided += [("rejected", r) for r in ev.rejections]
+    seen: set[tuple[str, str]] = set()
+    for state, who in decided:
+        if (state, who.login.lower()) in seen:
+            continue
+        seen.add((state, who.login.lower()))
+        records.append(approval_record(state=state, by=who.login, role=who.role,
+                                       requested_at=None, decided_at=who.at or now,
+                                       **common, **about))
+    return records
+
+
+def parse_iso(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo else None

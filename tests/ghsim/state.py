@@ -238,7 +238,15 @@ class Repo:
                                branch, path, message, author, self.world.now())
             self.commits.append(commit)
             self.branch_heads[branch] = commit.sha
-            self.files.setdefault(branch, {})[path] = data
+            tree = self.files.setdefault(branch, {})
+            tree[path] = data
+            self.files[commit.sha] = dict(tree)
+            # As on GitHub, an open pull request's head follows its branch.
+            for issue in self.issues.values():
+                pull = issue.pull
+                if pull is not None and issue.state == "open" and pull.head_ref == branch \
+                        and pull.head_repo == self.full_name:
+                    pull.head_sha = commit.sha
             return commit
 
     def concurrent_edit(self, path: str, edit: Callable[[str | None], str], *,

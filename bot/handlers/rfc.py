@@ -471,7 +471,16 @@ def _after_own_commit(gh: GitHubPort, config: Config, number: int, now: datetime
     event = Event(name="own_commit", payload={"repository": {"full_name": gh.repo}},
                   config=config, now=now)
     for refresh in router.refreshers(config):
-        if refresh is not refresh_rfc_check:
+        if refresh is refresh_rfc_check:
+            continue
+        try:
+            refresh(event, gh, number, own)
+        except GitHubError as exc:
+            # A redelivery would find the front matter written and commit nothing, so this
+            # is the one chance to put the check on the bot's commit: try once more (it
+            # re-reads what the failed attempt may have written), then fail loudly.
+            log.warning("putting a check on %s of #%s failed, trying again: %s",
+                        own.sha[:7], number, exc)
             refresh(event, gh, number, own)
 
 

@@ -179,9 +179,10 @@ class Client(threading.local):
     def __init__(self, port: int) -> None:
         self.port = port
         self.conn: http.client.HTTPConnection | None = None
+        self.last_body = b""
 
-    def post(self, event: str, body: bytes) -> int:
-        headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": str(uuid.uuid4()),
+    def post(self, event: str, body: bytes, delivery: str | None = None) -> int:
+        headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
                    "Content-Type": "application/json",
                    "X-Hub-Signature-256": sign(body, SECRET)}
         for attempt in range(2):
@@ -190,7 +191,7 @@ class Client(threading.local):
             try:
                 self.conn.request("POST", "/webhook", body=body, headers=headers)
                 answer = self.conn.getresponse()
-                answer.read()
+                self.last_body = answer.read()
                 return answer.status
             except (ConnectionError, http.client.HTTPException, OSError):
                 self.conn.close()

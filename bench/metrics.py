@@ -2,6 +2,7 @@
 
     python bench/metrics.py                # all three sizes (10M takes several minutes)
     python bench/metrics.py --sizes 100000 # one size
+    python bench/metrics.py --backend postgresql   # the same on a throw-away PostgreSQL
 
 Per size it prints ingest records/s, report time per period (median of 21), the peak
 memory of the ingest+report process, and the p50/p95/p99 latency error of the report
@@ -108,7 +109,7 @@ def decode_cpu_seconds(data: Path) -> float:
     return time.process_time() - cpu
 
 
-def ingest_and_report(size: int, data: Path, db: Path) -> dict[str, object]:
+def ingest_and_report(size: int, data: Path, db: Path | str) -> dict[str, object]:
     decode_cpu = decode_cpu_seconds(data)
     store = open_store(db)
     started = time.perf_counter()
@@ -134,7 +135,17 @@ def ingest_and_report(size: int, data: Path, db: Path) -> dict[str, object]:
             "ingest_cpu_rps": size / ingest_cpu, "load": os.getloadavg()[0],
             "decode_share": decode_cpu / ingest_cpu,
             "reports": reports, "peak_mb": peak_mb, "worker_mb": worker_mb,
-            "db_mb": db.stat().st_size / 2**20}
+            "db_mb": _size_mb(db)}
+
+
+def _size_mb(db: Path | str) -> float:
+    if isinstance(db, Path):
+        return db.stat().st_size / 2**20
+    import psycopg
+
+    with psycopg.connect(db) as conn:
+        row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+    return float(row[0]) / 2**20 if row else 0.0
 
 
 def _cpu_seconds() -> float:
@@ -157,6 +168,9 @@ def main() -> None:
     parser.add_argument("--step", choices=["generate", "ingest"], help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
+    parser.add_argument("--dsn", help=argparse.SUPPRESS)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite",
+                        help="postgresql: a throw-away cluster (tests/pgcluster.py, fsync on)")
     args = parser.parse_args()
     if args.step:
         folder = Path(args.dir)
@@ -164,13 +178,22 @@ def main() -> None:
         if args.step == "generate":
             generate(args.size, data, exact)
         else:
-            print(json.dumps(ingest_and_report(args.size, data, folder / f"{args.size}.db")))
+            target = args.dsn or folder / f"{args.size}.db"
+            print(json.dumps(ingest_and_report(args.size, data, target)))
         return
     sizes = [int(s) for s in args.sizes.split(",")]
     rows = []
+    cluster = None
+    if args.backend == "postgresql":
+        from tests.pgcluster import Cluster
+
+        cluster = Cluster(settings={"fsync": "on", "synchronous_commit": "on",
+                                    "full_page_writes": "on", "max_wal_size": "8GB"}).start()
     with tempfile.TemporaryDirectory(prefix="cvf-bench-") as tmp:
         for size in sizes:
             base = [sys.executable, __file__, "--size", str(size), "--dir", tmp]
+            if cluster is not None:
+                base += ["--dsn", cluster.new_database(f"bench_{size}")]
             t0 = time.perf_counter()
             subprocess.run([*base, "--step", "generate"], check=True)
             print(f"# generated {size:,} records in {time.perf_counter() - t0:.1f}s",
@@ -187,6 +210,8 @@ def main() -> None:
             _print_row(row)
             for suffix in (".jsonl", ".db", ".db-wal", ".db-shm"):
                 (Path(tmp) / f"{size}{suffix}").unlink(missing_ok=True)
+    if cluster is not None:
+        cluster.stop()
     _print_summary(rows)
 
 

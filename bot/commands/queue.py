@@ -87,6 +87,9 @@ def register(cli: click.Group) -> None:
                 else [(r, None) for r in repos]
             run_ticks(router, built, targets, RepoConfigCache(config), utcnow())  # type: ignore[arg-type]
 
+        from bot.app import _setup_logging
+
+        _setup_logging()  # one JSON line per delivery on stderr, as the webhook app logs
         click.echo(f"worker {settings.name}: {concurrency} at a time"
                    + ("" if no_tick else f", tick every {settings.tick_interval:.0f}s"),
                    err=True)

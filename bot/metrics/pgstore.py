@@ -5,10 +5,9 @@ Same layout as the SQLite store (``bot.metrics.store``): raw records (three kind
 sequence) plus one packed rollup row per (resolution, bucket), so a report reads the same
 few rows and gives the same numbers. What changes is how many processes write:
 
-- A batch's raw records go in with ``COPY`` into a temporary table and one
-  ``INSERT … SELECT … ON CONFLICT (id) DO NOTHING RETURNING id``: the unique id makes a
-  record stored twice (a retry, two replicas, a re-import) count once, and only the
-  records that were new are folded into the rollups.
+- A batch's ids are looked up, then its new records go in with one ``COPY`` and only
+  those are folded into the rollups: a record stored twice (a retry, two replicas, a
+  re-import) counts once, and the unique id would refuse a second copy anyway.
 - Each write call is one transaction holding a transaction-level advisory lock, so two
   writers never merge into the same rollup row at once (no lost update) and sequence
   numbers are committed in order (the live stream never skips a record). A failed or
@@ -129,8 +128,7 @@ class PostgresStore:
             with self.db.transaction():
                 self.db.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
                 self.db.execute(
-                    "CREATE TEMP TABLE IF NOT EXISTS metrics_incoming (ord integer, id text, "
-                    "kind smallint, ts double precision, subject text, body text) "
+                    "CREATE TEMP TABLE IF NOT EXISTS metrics_rows_in (LIKE metrics_rollups) "
                     "ON COMMIT DELETE ROWS")
                 chunks = parsed_chunks(lines, where=where, default_source=default_source)
                 try:
@@ -154,27 +152,27 @@ class PostgresStore:
         return IngestResult(added=added, duplicates=duplicates)
 
     def _write_chunk(self, parsed: Parsed) -> int:
-        """COPY a chunk's records in, keep the new ones, fold the new executions."""
+        """COPY a chunk's new records in, fold the new executions; returns how many were
+        new. Runs under the write lock, so the ids found stored cannot change meanwhile."""
         db = self.db
-        db.execute("TRUNCATE metrics_incoming")
+        ids = [fact[0] for fact in parsed.facts] + parsed.ids
+        stored = {rid for (rid,) in db.execute(
+            "SELECT id FROM metrics_records WHERE id = ANY(%s)", (ids,))}
+        fresh = 0
         with db.cursor() as cur, cur.copy(
-                "COPY metrics_incoming (ord, id, kind, ts, subject, body) FROM STDIN") as copy:
-            ord_ = 0
+                "COPY metrics_records (id, kind, ts, subject, body) FROM STDIN") as copy:
             for rid, kind, ts, subject, body in parsed.facts:
-                copy.write_row((ord_, rid, kind, ts, subject, body))
-                ord_ += 1
+                if rid not in stored:
+                    copy.write_row((rid, kind, ts, subject, body))
+                    fresh += 1
             for rid, ts, body in zip(parsed.ids, parsed.numbers[0].tolist(), parsed.texts,
                                      strict=True):
-                copy.write_row((ord_, rid, 0, ts, None, body))
-                ord_ += 1
-        new_ids = {rid for (rid,) in db.execute(
-            "INSERT INTO metrics_records (id, kind, ts, subject, body) "
-            "SELECT id, kind, ts, subject, body FROM metrics_incoming ORDER BY ord "
-            "ON CONFLICT (id) DO NOTHING RETURNING id")}
-        fresh = len(new_ids)
+                if rid not in stored:
+                    copy.write_row((rid, 0, ts, None, body))
+                    fresh += 1
         if len(parsed):
-            if len(new_ids) < len(parsed.facts) + len(parsed):
-                parsed = parsed.keep([rid in new_ids for rid in parsed.ids])
+            if stored:
+                parsed = parsed.keep([rid not in stored for rid in parsed.ids])
             if len(parsed):
                 for res, tables in folded(parsed, self._dim_ids(AGENT, parsed.agents),
                                           self._dim_ids(SKILL, parsed.skills)):
@@ -198,15 +196,17 @@ class PostgresStore:
             raw, start, length = encode(section, tables[section], buckets)
             parts.append([raw[b - 1:b - 1 + n] for b, n in zip(start.tolist(), length.tolist(),
                                                                  strict=True)])
-        rows = [(int(k), res, int(b), *(part[i] for part in parts))
-                for i, (k, b) in enumerate(zip(keys.tolist(), buckets.tolist(), strict=True))]
         with self.db.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO metrics_rollups (key, res, bucket, main, agents, skills, "
-                "latency, approval) VALUES (%s, %s, %s, %b, %b, %b, %b, %b) "
+            cur.execute("TRUNCATE metrics_rows_in")
+            with cur.copy("COPY metrics_rows_in (key, res, bucket, main, agents, skills, "
+                          "latency, approval) FROM STDIN") as copy:
+                for i, (k, b) in enumerate(zip(keys.tolist(), buckets.tolist(), strict=True)):
+                    copy.write_row((k, res, b, *(part[i] for part in parts)))
+            cur.execute(
+                "INSERT INTO metrics_rollups SELECT * FROM metrics_rows_in "
                 "ON CONFLICT (key) DO UPDATE SET main = EXCLUDED.main, "
                 "agents = EXCLUDED.agents, skills = EXCLUDED.skills, "
-                "latency = EXCLUDED.latency, approval = EXCLUDED.approval", rows)
+                "latency = EXCLUDED.latency, approval = EXCLUDED.approval")
 
     def _dim_ids(self, kind: int, names: Sequence[str]) -> Any:
         if not self._names:

@@ -137,33 +137,29 @@ class DeliveryStore:
 
     # -- the webhook side ---------------------------------------------------------------
     def add(self, delivery_id: str, event: str, payload: dict[str, Any],
-            payload_json: str | None = None) -> bool:
-        """Store a new delivery; False when this id is already stored (a duplicate)."""
+            payload_json: str | None = None, *, job_id: int | None = None,
+            conn: Any = None) -> bool:
+        """Store a new delivery; False when this id is already stored (a duplicate).
+        ``conn`` puts the insert in the caller's transaction (see ``DeliveryQueue``)."""
         repo = str((payload.get("repository") or {}).get("full_name", ""))
         installation = (payload.get("installation") or {}).get("id")
         action = payload.get("action")
-        with self.connection() as conn:
-            row = conn.execute(
-                "INSERT INTO cvf_deliveries (id, event, action, repo, number, installation, "
-                "payload) VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb) "
-                "ON CONFLICT (id) DO NOTHING RETURNING 1",
-                (delivery_id, event, action if isinstance(action, str) else None, repo,
-                 subject_number(payload),
-                 installation if isinstance(installation, int) else None,
-                 payload_json if payload_json is not None else json.dumps(payload)),
-            ).fetchone()
-        return row is not None
+        params = (delivery_id, event, action if isinstance(action, str) else None, repo,
+                  subject_number(payload),
+                  installation if isinstance(installation, int) else None,
+                  payload_json if payload_json is not None else json.dumps(payload), job_id)
+        query = ("INSERT INTO cvf_deliveries (id, event, action, repo, number, installation, "
+                 "payload, job_id) VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s) "
+                 "ON CONFLICT (id) DO NOTHING RETURNING 1")
+        if conn is not None:
+            return conn.execute(query, params).fetchone() is not None
+        with self.connection() as own:
+            return own.execute(query, params).fetchone() is not None
 
     def set_job(self, delivery_id: str, job_id: int) -> None:
         with self.connection() as conn:
             conn.execute("UPDATE cvf_deliveries SET job_id = %s WHERE id = %s",
                          (job_id, delivery_id))
-
-    def forget(self, delivery_id: str) -> None:
-        """Undo ``add`` when no job could be deferred (the sender will be told 503)."""
-        with self.connection() as conn:
-            conn.execute("DELETE FROM cvf_deliveries WHERE id = %s AND job_id IS NULL",
-                         (delivery_id,))
 
     # -- the worker side ----------------------------------------------------------------
     def start(self, delivery_id: str, job_id: int) -> Delivery | None:

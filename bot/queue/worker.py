@@ -20,6 +20,7 @@ import asyncio
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,17 @@ log = logging.getLogger("cvf.worker")
 
 TASK = "cvf.deliver"
 QUEUE = "cvf-deliveries"
+
+
+# procrastinate's own SQL entry point for deferring (what ``Task.defer`` runs), called in
+# our transaction so that the delivery row and its job commit together. Its name carries
+# a version (``_v1``) that procrastinate keeps stable across its schema migrations.
+DEFER_SQL = ("SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW(%s, %s, 0, %s, %s, %s, NULL)"
+             "::procrastinate_job_to_defer_v1]))")
+
+
+class _Duplicate(Exception):
+    pass
 
 
 class DeliveryFailed(Exception):
@@ -67,13 +79,14 @@ class DeliveryQueue:
         self.dsn = dsn
         self.store = store or DeliveryStore(dsn)
         self._app: Any = None
+        self._ready = False
         self._lock = threading.Lock()
 
     @property
     def app(self) -> Any:
+        self.ready()
         with self._lock:
             if self._app is None:
-                ensure_schema(self.store)
                 app = procrastinate_app(self.dsn)
                 app.open(self.store.pool)
                 self._app = app
@@ -81,22 +94,36 @@ class DeliveryQueue:
 
     def submit(self, delivery_id: str, event: str, payload: dict[str, Any],
                payload_json: str | None = None) -> tuple[str, str]:
-        """Returns (status, delivery id): "queued", or "duplicate" for a known id."""
-        from procrastinate.exceptions import AlreadyEnqueued
+        """Store the delivery and queue its job in one transaction (one commit, so one
+        disk flush per delivery). Returns (status, delivery id): "queued", or
+        "duplicate" for an id already stored or queued."""
+        import psycopg
+        from psycopg.types.json import Jsonb
 
-        app = self.app
+        self.ready()
         delivery_id = delivery_id or f"cvf-{uuid.uuid4()}"
-        if not self.store.add(delivery_id, event, payload, payload_json):
-            return "duplicate", delivery_id
-        try:
-            job_id = self.defer(app, delivery_id, payload)
-        except AlreadyEnqueued:
-            return "duplicate", delivery_id
-        except Exception:
-            self.store.forget(delivery_id)
-            raise
-        self.store.set_job(delivery_id, job_id)
+        repo = str((payload.get("repository") or {}).get("full_name", ""))
+        from bot.queue.store import subject_number
+
+        with self.store.connection() as conn:
+            try:
+                with conn.transaction():
+                    row = conn.execute(DEFER_SQL, (
+                        QUEUE, TASK, lock_key(repo, subject_number(payload)),
+                        f"delivery:{delivery_id}", Jsonb({"delivery": delivery_id}))).fetchone()
+                    if not self.store.add(delivery_id, event, payload, payload_json,
+                                          job_id=row[0] if row else None, conn=conn):
+                        raise _Duplicate
+            except (_Duplicate, psycopg.errors.UniqueViolation):
+                return "duplicate", delivery_id
         return "queued", delivery_id
+
+    def ready(self) -> None:
+        """Create the tables on first use in this process."""
+        with self._lock:
+            if not self._ready:
+                ensure_schema(self.store)
+                self._ready = True
 
     @staticmethod
     def defer(app: Any, delivery_id: str, payload: dict[str, Any]) -> int:
@@ -150,6 +177,7 @@ class DeliveryRunner:
         if delivery is None:
             log.info(json.dumps({"delivery": delivery_id, "outcome": "already_done"}))
             return "already_done"
+        started = time.perf_counter()
         payload = delivery.payload or {}
         event = Event(name=delivery.event, payload=payload, config=self.config,
                       delivery_id=delivery.id, now=self.clock())
@@ -172,7 +200,8 @@ class DeliveryRunner:
             if outcome.status != "failed":
                 self.store.finish(delivery_id, "done")
                 self._log(delivery_id, outcome.status, attempt=delivery.attempts,
-                          handlers=outcome.handlers)
+                          event=event.name, repo=event.repo, handlers=outcome.handlers,
+                          ms=round((time.perf_counter() - started) * 1000, 1))
                 return "done"
             error = " | ".join(outcome.errors)
         status = "dead" if final else "retrying"

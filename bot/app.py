@@ -55,6 +55,7 @@ class AppState:
     recent_size: int = 1000
     # The durable queue (scale-out mode): deliveries are stored and run by `cvf worker`.
     queue: DeliveryQueue | None = None
+    env: Mapping[str, str] | None = None  # where secrets such as the API token are read
     _factory: GitHubFactory | None = None
     _recent: OrderedDict[str, None] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -101,7 +102,7 @@ def create_app(config: Config | None = None, *, github_factory: GitHubFactory | 
     state = AppState(config=config, router=router or load_handlers(), clock=clock or utcnow,
                      secrets=secrets, configs=RepoConfigCache(config),
                      factory_builder=build_factory, recent_size=recent_deliveries,
-                     queue=DeliveryQueue(dsn) if dsn else None)
+                     queue=DeliveryQueue(dsn) if dsn else None, env=env)
     app = Flask("bot")
     app.config["MAX_CONTENT_LENGTH"] = int(config.section("server")["max_body_bytes"])
     app.extensions["cvf"] = state

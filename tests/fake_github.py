@@ -128,6 +128,13 @@ class FakeGitHub:
         self.workflow_runs: list[WorkflowRun] = []
         self.conflict_retries = 3  # as the adapter's default
         self._failures: dict[str, list[Exception]] = {}
+        # What the adapter would already know within one delivery (it reads comment lists
+        # and a commit's check runs once, and knows a comment listed without reactions has
+        # none): such a read costs no request here either. ``close`` ends the delivery;
+        # a change made by someone else (the seeding helpers) makes the next read count.
+        self._known: dict[tuple[object, ...], int] = {}  # -> writes when read
+        self._no_reactions: set[int] = set()
+        self._committed: dict[tuple[str, str], str] = {}  # (branch, path) -> text committed
         self._concurrent: list[_ConcurrentEdit] = []
 
     # -- seeding --------------------------------------------------------------------
@@ -212,14 +219,17 @@ class FakeGitHub:
             html_url=self._comment_url(number))
         self.comments[comment.id] = comment
         self.comment_issue[comment.id] = number
+        self._known.pop(("comments", number), None)
         return comment
 
     def edit_comment(self, comment_id: int, body: str) -> Comment:
+        self._known.pop(("comments", self.comment_issue[comment_id]), None)
         comment = replace(self.comments[comment_id], body=body, updated_at=self.tick())
         self.comments[comment_id] = comment
         return comment
 
     def delete_comment(self, comment_id: int) -> None:
+        self._known.pop(("comments", self.comment_issue.get(comment_id)), None)
         self.comments.pop(comment_id, None)
         self.comment_issue.pop(comment_id, None)
         self.comment_reactions.pop(comment_id, None)
@@ -232,6 +242,7 @@ class FakeGitHub:
         if (number is None) == (comment_id is None):
             raise ValueError("give exactly one of number= or comment_id=")
         self._check_reaction(content)
+        self._no_reactions.discard(comment_id or 0)
         bucket = (self.issue_reactions.setdefault(number, []) if number is not None
                   else self.comment_reactions.setdefault(comment_id, []))  # type: ignore[arg-type]
         for existing in bucket:
@@ -359,8 +370,19 @@ class FakeGitHub:
     def list_issue_comments(self, number: int) -> list[Comment]:
         self._issue_exists(number)
         found = self.comments_on(number)
-        self._call("list_issue_comments", _pages(len(found)))
+        known = ("comments", number) in self._known
+        self._call("list_issue_comments", 0 if known else _pages(len(found)))
+        if not known:
+            self._known[("comments", number)] = self.stats.writes
+            self._no_reactions.update(c.id for c in found
+                                      if not self.comment_reactions.get(c.id))
         return found
+
+    def close(self) -> None:
+        """The end of a delivery: the next one knows nothing yet (as a new adapter)."""
+        self._known.clear()
+        self._no_reactions.clear()
+        self._committed.clear()
 
     def list_review_comments(self, number: int) -> list[ReviewComment]:
         self._pull(number)
@@ -385,7 +407,8 @@ class FakeGitHub:
             self._call("list_comment_reactions")
             raise GitHubError(f"comment {comment_id} not found in {self.repo}", status=404)
         found = list(self.comment_reactions.get(comment_id, []))
-        self._call("list_comment_reactions", _pages(len(found)))
+        self._call("list_comment_reactions",
+                   0 if comment_id in self._no_reactions else _pages(len(found)))
         return found
 
     def team_members(self, org: str, team_slug: str) -> list[str]:
@@ -444,7 +467,9 @@ class FakeGitHub:
         self._issue_exists(number)
         text = _cut(body, COMMENT_LIMIT)
         self._write("POST", f"/repos/{self.repo}/issues/{number}/comments", {"body": text})
-        return self.add_comment(number, self.bot_login, text, is_bot=True)
+        created = self.add_comment(number, self.bot_login, text, is_bot=True)
+        self._no_reactions.add(created.id)
+        return created
 
     def upsert_sticky_comment(self, number: int, marker: str, body: str) -> Comment:
         """Edit the bot's comment starting with ``marker``, or create it; no write when the
@@ -480,6 +505,7 @@ class FakeGitHub:
 
     def add_comment_reaction(self, comment_id: int, content: str) -> None:
         self._call("add_comment_reaction", 0)
+        self._no_reactions.discard(comment_id)
         self._write("POST", f"/repos/{self.repo}/issues/comments/{comment_id}/reactions",
                     {"content": content})
         if comment_id not in self.comments:
@@ -515,7 +541,9 @@ class FakeGitHub:
                       conclusion: str | None, output: CheckRunOutput) -> int:
         """Create the check run ``name`` on ``head_sha``, or update the one already there;
         annotations go 50 per request, the rest in further updates."""
-        self._call("set_check_run")  # the adapter lists the commit's runs by name first
+        # The adapter lists the commit's runs once per delivery (none on its own commits).
+        self._call("set_check_run", 0 if ("checks", head_sha) in self._known else 1)
+        self._known[("checks", head_sha)] = self.stats.writes
         self._check_check_run(status, conclusion)
         existing = [r for r in self.check_runs.values()
                     if r.head_sha == head_sha and r.name == name]
@@ -527,6 +555,12 @@ class FakeGitHub:
         stored = CheckRunOutput(title=output.title, summary=_cut(output.summary, CHECK_LIMIT),
                                 text=_cut(output.text, CHECK_LIMIT) if output.text else "",
                                 annotations=tuple(annotations))
+        if existing and (existing[-1].status, existing[-1].conclusion, existing[-1].output.title,
+                         existing[-1].output.summary, existing[-1].output.text,
+                         len(existing[-1].output.annotations)) == \
+                (status, conclusion, stored.title, stored.summary, stored.text,
+                 len(annotations)):
+            return existing[-1].id  # it already shows exactly this: no write
         if existing:
             run = existing[-1]
             self._write("PATCH", f"/repos/{self.repo}/check-runs/{run.id}", body)
@@ -554,9 +588,12 @@ class FakeGitHub:
         and ``change`` re-applied, up to ``conflict_retries`` more times."""
         self._call("update_file", 0)
         tree = self.files.setdefault(branch, {})
-        for _ in range(self.conflict_retries + 1):
-            self.stats.requests += 1  # GET contents
+        for attempt in range(self.conflict_retries + 1):
             old = tree.get(path)
+            # The adapter knows a file it committed itself in this delivery (a conflict
+            # reads again).
+            if attempt or old is None or self._committed.get((branch, path)) != old:
+                self.stats.requests += 1  # GET contents
             old_sha = blob_sha(old) if old is not None else None
             new = change(old)
             if new is None or new == old:
@@ -575,6 +612,8 @@ class FakeGitHub:
             sha = hashlib.sha1(f"commit {next(self._commits)} {path}".encode(),
                                usedforsecurity=False).hexdigest()
             self.commits.append((sha, branch, path, message))
+            self._known[("checks", sha)] = self.stats.writes  # the bot's own commit
+            self._committed[(branch, path)] = new
             return sha
         raise GitHubError(
             f"{path} on {branch} kept changing while the bot tried to commit "

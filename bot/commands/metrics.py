@@ -133,11 +133,17 @@ def export_command(state: CliState, since: str | None, until: str | None, output
 @click.option("--append", is_flag=True, help="Append to --output (e.g. $GITHUB_STEP_SUMMARY).")
 @click.option("--alerts/--no-alerts", default=True, show_default=True,
               help="Include alerts firing now.")
+@click.option("--drill", type=click.Choice(["decisions", "approvals", "executions"]),
+              help="Also list the items behind the figures: one row each, with its link.")
+@click.option("--filter", "filter_text", metavar="'KEY:VALUE ...'",
+              help="Which items --drill lists, e.g. 'state:pending' or "
+                   "'skill:deploy success:false'.")
 @store_option
 @now_option
 @pass_state
 def report_command(state: CliState, period: str | None, since: str | None, until: str | None,
                    fmt: str, role: str | None, output: str | None, append: bool, alerts: bool,
+                   drill: str | None, filter_text: str | None,
                    store_path: str | None, now_text: str | None) -> None:
     """Report a period as markdown (PR comments, job summaries), JSON or a static HTML page.
 
@@ -146,9 +152,15 @@ def report_command(state: CliState, period: str | None, since: str | None, until
       cvf metrics report --period 7d
       cvf metrics report --format html -o dashboard.html
       cvf metrics report -o "$GITHUB_STEP_SUMMARY" --append
+      cvf metrics report --drill decisions --filter state:pending
+      cvf metrics report --drill executions --filter "skill:deploy success:false"
     """
+    if filter_text and not drill:
+        raise InputError("--filter selects the items of a drill-down",
+                         hint="add --drill decisions, approvals or executions")
     text = build_report(state, period=period, since=since, until=until, fmt=fmt, role=role,
-                        with_alerts=alerts, store_path=store_path, now=_now(now_text))
+                        with_alerts=alerts, store_path=store_path, now=_now(now_text),
+                        drill=drill, filter_text=filter_text)
     if output:
         with open(output, "a" if append else "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -159,9 +171,11 @@ def report_command(state: CliState, period: str | None, since: str | None, until
 
 def build_report(state: CliState, *, period: str | None, since: str | None, until: str | None,
                  fmt: str, role: str | None, with_alerts: bool, store_path: str | None,
-                 now: datetime, served: bool = False) -> str:
+                 now: datetime, served: bool = False, drill: str | None = None,
+                 filter_text: str | None = None) -> str:
     from bot.metrics.aggregate import dashboard, parse_moment, window
     from bot.metrics.alerts import evaluate
+    from bot.metrics.drilldown import drill as drill_down
     from bot.metrics.report import render_report
 
     settings = state.config.section("metrics")
@@ -172,9 +186,10 @@ def build_report(state: CliState, *, period: str | None, since: str | None, unti
     try:
         view = dashboard(store, win)
         found = evaluate(store, settings, now) if with_alerts else []
+        items = drill_down(store, win.since, win.until, drill, filter_text) if drill else None
     finally:
         store.close()
-    return render_report(view, fmt, alerts=found, role=role, served=served,
+    return render_report(view, fmt, alerts=found, role=role, served=served, drill=items,
                          unhealthy_error_rate=float(settings["agents"]["unhealthy_error_rate"]))
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 from urllib.parse import quote
@@ -110,8 +111,14 @@ class PyGithubAdapter:
         self._path = f"/repos/{repo}"
         self._default_branch: str | None = None
         # Facts read once per delivery: several concerns' handlers ask for the same pull
-        # request, files and reviews. The bot's own writes drop what they change.
+        # request, files, comments, file contents, reviews and check runs. The bot's own
+        # writes update (or drop) what they change, so a handler never reads an answer the
+        # adapter already knows.
         self._memo: dict[tuple[Any, ...], Any] = {}
+        # Head sha of each of this repository's branches a pull request read showed.
+        self._heads: dict[str, str] = {}
+        # Reactions per comment, from the comment listing's rollup (no read when none).
+        self._reaction_totals: dict[int, int] = {}
 
     def close(self) -> None:
         """Release the HTTP connection pool (one per delivery, so it must not linger)."""
@@ -198,7 +205,7 @@ class PyGithubAdapter:
         value = self._memo[key]
         return list(value) if isinstance(value, list) else value
 
-    def _forget(self, kind: str, number: int | None = None) -> None:
+    def _forget(self, kind: str, number: object = None) -> None:
         for key in [k for k in self._memo
                     if k[0] == kind and (number is None or k[1] == number)]:
             del self._memo[key]
@@ -215,6 +222,8 @@ class PyGithubAdapter:
         with self._errors(f"reading pull request #{number}"):
             pr = self._repo.get_pull(number)
             head_repo = pr.head.repo.full_name if pr.head.repo is not None else ""
+            if head_repo.lower() == self.repo.lower():
+                self._heads[pr.head.ref] = pr.head.sha
             return PullRequest(
                 number=pr.number, title=pr.title or "", body=pr.body or "",
                 author=_login(pr.user), state=pr.state, merged=bool(pr.merged),
@@ -237,6 +246,11 @@ class PyGithubAdapter:
                     for f in self._repo.get_pull(number).get_files()]
 
     def get_file(self, path: str, ref: str | None = None) -> FileContent | None:
+        found: FileContent | None = self._remember(("file", path, ref or ""),
+                                                   lambda: self._read_file(path, ref))
+        return found
+
+    def _read_file(self, path: str, ref: str | None) -> FileContent | None:
         where = f"{path}@{ref}" if ref else path
         with self._errors(f"reading {where}"):
             try:
@@ -254,8 +268,21 @@ class PyGithubAdapter:
             return FileContent(path=path, text=text, sha=content.sha)
 
     def list_issue_comments(self, number: int) -> list[Comment]:
+        """The comments of ``number``, read once per delivery until the bot writes a comment
+        there: the next read after that asks GitHub again, so it also sees what others
+        wrote meanwhile (the RFC handler's ``_settled`` relies on it)."""
+        comments: list[Comment] = self._remember(("comments", number),
+                                                 lambda: self._read_comments(number))
+        return comments
+
+    def _read_comments(self, number: int) -> list[Comment]:
         with self._errors(f"listing the comments of #{number}"):
-            return [self._comment(c) for c in self._repo.get_issue(number).get_comments()]
+            listed = list(self._repo.get_issue(number).get_comments())
+        for c in listed:
+            rollup = getattr(c, "_rawData", {}).get("reactions")
+            if isinstance(rollup, dict) and isinstance(rollup.get("total_count"), int):
+                self._reaction_totals[c.id] = rollup["total_count"]
+        return [self._comment(c) for c in listed]
 
     def list_review_comments(self, number: int) -> list[ReviewComment]:
         with self._errors(f"listing the review comments of #{number}"):
@@ -281,6 +308,8 @@ class PyGithubAdapter:
                 GhReaction, f"{self._path}/issues/{number}/reactions")]
 
     def list_comment_reactions(self, comment_id: int) -> list[Reaction]:
+        if self._reaction_totals.get(comment_id) == 0:
+            return []  # the comment listing of this delivery showed it has none
         with self._errors(f"listing the reactions on comment {comment_id}"):
             return [_reaction(r) for r in self._list(
                 GhReaction, f"{self._path}/issues/comments/{comment_id}/reactions")]
@@ -388,7 +417,11 @@ class PyGithubAdapter:
         text = _cut(body, COMMENT_LIMIT)
         data = self._write("POST", f"{self._path}/issues/{number}/comments", {"body": text},
                            what=f"commenting on #{number}", permission=PERM_ISSUES)
-        return _comment_json(data) if data else self._planned_comment(0, text)
+        created = self._json_comment(data) if data else self._planned_comment(0, text)
+        if data:
+            self._reaction_totals[created.id] = 0
+            self._forget("comments", number)
+        return created
 
     def upsert_sticky_comment(self, number: int, marker: str, body: str) -> Comment:
         """The bot's one comment starting with ``marker``: created, edited, or left alone.
@@ -405,7 +438,10 @@ class PyGithubAdapter:
             data = self._write("PATCH", f"{self._path}/issues/comments/{existing.id}",
                                {"body": text}, what=f"updating the bot's comment on #{number}",
                                permission=PERM_ISSUES)
-            return _comment_json(data) if data else self._planned_comment(existing.id, text)
+            if not data:
+                return self._planned_comment(existing.id, text)
+            self._forget("comments", number)
+            return self._json_comment(data)
         created = self.create_comment(number, text)
         return created if self.dry_run else self._one_sticky(number, marker, text, created)
 
@@ -416,6 +452,7 @@ class PyGithubAdapter:
         converges on the same survivor (lowest id) and deletes the rest (a 404 from the
         other racer's delete is fine), so the thread never shows the status twice.
         """
+        self._forget("comments", number)  # a racer's comment is news only GitHub has
         mine = [c for c in self.list_issue_comments(number)
                 if self._is_me(c.author) and c.body.startswith(marker)]
         if len(mine) <= 1:
@@ -426,14 +463,19 @@ class PyGithubAdapter:
                 self._write("DELETE", f"{self._path}/issues/comments/{extra.id}", None,
                             what=f"removing a duplicate bot comment on #{number}",
                             permission=PERM_ISSUES, missing_ok=True)
+                self._forget("comments", number)
         if _same(keep.body, text):
             return keep
         data = self._write("PATCH", f"{self._path}/issues/comments/{keep.id}", {"body": text},
                            what=f"updating the bot's comment on #{number}",
                            permission=PERM_ISSUES)
-        return _comment_json(data) if data else keep
+        if not data:
+            return keep
+        self._forget("comments", number)
+        return self._json_comment(data)
 
     def add_comment_reaction(self, comment_id: int, content: str) -> None:
+        self._reaction_totals.pop(comment_id, None)  # no longer known to be none
         self._write("POST", f"{self._path}/issues/comments/{comment_id}/reactions",
                     {"content": content}, what=f"reacting to comment {comment_id}",
                     permission=PERM_ISSUES)
@@ -453,12 +495,9 @@ class PyGithubAdapter:
 
     def set_check_run(self, head_sha: str, name: str, *, status: str,
                       conclusion: str | None, output: CheckRunOutput) -> int:
-        """Create the check run ``name`` on ``head_sha``, or update the one already there."""
-        with self._errors(f"reading check runs of {head_sha[:7]}"):
-            _, data = self._requester.requestJsonAndCheck(
-                "GET", f"{self._path}/commits/{quote(head_sha)}/check-runs",
-                parameters={"check_name": name, "filter": "latest"})
-        runs = [r for r in (data or {}).get("check_runs", []) if r.get("name") == name]
+        """Create the check run ``name`` on ``head_sha``, or update the one already there;
+        a run that already shows exactly this is left alone (no write)."""
+        runs = [r for r in self._check_runs(head_sha) if r.get("name") == name]
         annotations = list(output.annotations)
         first = annotations[:ANNOTATIONS_PER_REQUEST]
         body: dict[str, Any] = {"name": name, "status": status,
@@ -466,6 +505,8 @@ class PyGithubAdapter:
         if conclusion is not None:
             body["conclusion"] = conclusion
         what = f"setting check run {name!r}"
+        if runs and _shows(runs[0], body, len(annotations)):
+            return int(runs[0]["id"])
         if runs:
             run_id = int(runs[0]["id"])
             self._write("PATCH", f"{self._path}/check-runs/{run_id}", body, what=what,
@@ -481,7 +522,31 @@ class PyGithubAdapter:
             self._write("PATCH", f"{self._path}/check-runs/{run_id}",
                         {"output": _check_output(output, batch)}, what=what,
                         permission=PERM_CHECKS)
+        shown = {**body, "id": run_id, "output": {**body["output"],
+                                                  "annotations_count": len(annotations)}}
+        self._memo[("checks", head_sha)] = [shown, *(r for r in self._check_runs(head_sha)
+                                                     if r.get("name") != name)]
         return run_id
+
+    def _check_runs(self, head_sha: str) -> list[dict[str, Any]]:
+        """The latest run of every check on ``head_sha``: one listing serves every check
+        the handlers set on that commit during the delivery."""
+        runs: list[dict[str, Any]] = self._remember(("checks", head_sha),
+                                                    lambda: self._read_check_runs(head_sha))
+        return runs
+
+    def _read_check_runs(self, head_sha: str) -> list[dict[str, Any]]:
+        runs: list[dict[str, Any]] = []
+        with self._errors(f"reading check runs of {head_sha[:7]}"):
+            for page in range(1, 11):
+                _, data = self._requester.requestJsonAndCheck(
+                    "GET", f"{self._path}/commits/{quote(head_sha)}/check-runs",
+                    parameters={"filter": "latest", "per_page": 100, "page": page})
+                listed = (data or {}).get("check_runs", [])
+                runs += listed
+                if len(runs) >= int((data or {}).get("total_count", 0)) or len(listed) < 100:
+                    break
+        return runs
 
     def update_file(self, path: str, branch: str, change: Callable[[str | None], str | None],
                     message: str) -> str | None:
@@ -492,8 +557,9 @@ class PyGithubAdapter:
         concurrent commit makes GitHub answer 409; the file is then read again and
         ``change`` re-applied to the new text, up to ``conflict_retries`` times.
         """
-        for _ in range(self.conflict_retries + 1):
-            current = self.get_file(path, ref=branch)
+        for attempt in range(self.conflict_retries + 1):
+            current = self._file_on_branch(path, branch) if attempt == 0 \
+                else self._read_file(path, branch)
             old = current.text if current else None
             new = change(old)
             if new is None or new == old:
@@ -513,9 +579,27 @@ class PyGithubAdapter:
                 continue
             if self.dry_run:
                 return DRY_RUN_SHA
-            return str((data.get("commit") or {}).get("sha", ""))
+            sha = str((data.get("commit") or {}).get("sha", ""))
+            blob = str((data.get("content") or {}).get("sha", ""))
+            # What the bot just committed is known: the file there, and no check runs yet.
+            self._forget("file", path)
+            self._memo[("file", path, sha)] = FileContent(path=path, text=new, sha=blob)
+            self._memo[("checks", sha)] = []
+            self._heads[branch] = sha
+            return sha
         raise GitHubError(f"{path} on {branch} kept changing while the bot tried to commit "
                           f"({self.conflict_retries + 1} conflicts); try again", status=409)
+
+    def _file_on_branch(self, path: str, branch: str) -> FileContent | None:
+        """``path`` on ``branch``; when a pull request read in this delivery has that branch
+        of this repository as its head, the file read at its head sha is the same answer.
+        (Had the branch moved since, the PUT's blob sha fails with 409 and it is read again.)
+        """
+        head = self._heads.get(branch)
+        if head is not None and ("file", path, head) in self._memo:
+            known: FileContent | None = self._memo[("file", path, head)]
+            return known
+        return self._read_file(path, branch)
 
     def open_or_update_issue(self, marker: str, title: str, body: str,
                              labels: Sequence[str] = ()) -> Issue:
@@ -560,6 +644,10 @@ class PyGithubAdapter:
         return Comment(id=c.id, author=login, body=c.body or "", created_at=c.created_at,
                        updated_at=c.updated_at or c.created_at, author_is_bot=is_bot,
                        html_url=c.html_url or "")
+
+    def _json_comment(self, data: dict[str, Any]) -> Comment:
+        c = _comment_json(data)
+        return replace(c, author_is_bot=c.author_is_bot or self._is_me(c.author))
 
     def _planned_comment(self, comment_id: int, text: str) -> Comment:
         now = datetime.now(UTC)
@@ -617,6 +705,15 @@ def _cut(text: str, limit: int) -> str:
         return text
     note = "\n\n… (cut: the full text is longer than GitHub allows)"
     return text[: limit - len(note)] + note
+
+
+def _shows(run: dict[str, Any], body: dict[str, Any], annotations: int) -> bool:
+    """Whether the listed ``run`` already shows what ``body`` would set."""
+    shown, wanted = run.get("output") or {}, body["output"]
+    return (run.get("status") == body["status"] and run.get("conclusion") == body.get("conclusion")
+            and all((shown.get(k) or "") == (wanted.get(k) or "")
+                    for k in ("title", "summary", "text"))
+            and int(shown.get("annotations_count") or 0) == annotations)
 
 
 def _check_output(output: CheckRunOutput, annotations: list[dict[str, object]]) -> dict[str, Any]:

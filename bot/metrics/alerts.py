@@ -8,6 +8,10 @@ Burn rate follows the multi-window recipe: the error rate divided by the error b
 (100% - success target) says how many times too fast the budget is being spent. A rule
 fires only when both its long window (enough evidence) and its short window (still
 happening) burn faster than its factor, so an alert clears soon after errors stop.
+
+Alerts are computed from executions only (decisions and approvals are never in the
+rollups), and each names its culprit: the skill or agent, or, for the overall burn
+rate and the latency anomaly, the skill and agent contributing most, with units.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from bot.metrics.aggregate import (
     totals,
 )
 from bot.metrics.record import RISK_LEVELS
-from bot.metrics.store import MINUTE, MetricsStore
+from bot.metrics.store import MINUTE, MetricsStore, pieces
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
@@ -97,13 +101,14 @@ def burn_rate_alerts(store: MetricsStore, slo: dict[str, Any], end: int) -> list
                 continue
             skill_name = scope.removeprefix("skill:") if scope != "all" else None
             who = f"skill {skill_name}" if skill_name else "all skills together"
+            culprit = "" if skill_name else _worst(store, end - long_s, end)
             reason = (f"{who} failed {e_long} of {n_long} executions ({rate(e_long, n_long)}%) "
                       f"in the last {rule['long']} and {e_short} of {n_short} "
                       f"({rate(e_short, n_short)}%) in the last {rule['short']}. With a "
                       f"{slo['success_target']}% success target the error budget is "
                       f"{round(budget * 100, 3)}%, so it is burning {burn_long:.1f}x "
                       f"({rule['long']}) and {burn_short:.1f}x ({rule['short']}) faster than "
-                      f"it can last; this rule fires at {factor:g}x.")
+                      f"it can last; this rule fires at {factor:g}x.{culprit}")
             found[key] = Alert(
                 key=key, kind="error_budget", severity=severity,
                 title=f"Error budget burning {burn_long:.1f}x: {who}",
@@ -136,6 +141,7 @@ def latency_alerts(store: MetricsStore, cfg: dict[str, Any], end: int) -> list[A
     if z < float(cfg["z_threshold"]) or recent < float(cfg["min_ratio"]) * normal:
         return []
     z_text = "far" if math.isinf(z) else f"{z:.1f} standard deviations"
+    slowest = _slowest(store, end - recent_s, end)
     return [Alert(
         key="latency", kind="latency", severity="warning",
         title=f"Latency anomaly: mean {recent:.0f} ms over the last {cfg['window']}",
@@ -143,7 +149,7 @@ def latency_alerts(store: MetricsStore, cfg: dict[str, Any], end: int) -> list[A
                 f"({n_recent} executions), {z_text} above the trailing {cfg['trailing']} "
                 f"({len(means)} buckets of {cfg['bucket']}: mean {normal:.1f} ms, "
                 f"standard deviation {spread:.1f} ms) and {recent / normal:.1f}x the normal "
-                f"mean; alerts fire at {cfg['z_threshold']} standard deviations."),
+                f"mean; alerts fire at {cfg['z_threshold']} standard deviations.{slowest}"),
         numbers={"window": cfg["window"], "recent_mean_ms": round(recent, 1),
                  "recent_executions": n_recent, "trailing_mean_ms": round(normal, 1),
                  "trailing_stddev_ms": round(spread, 1), "trailing_buckets": len(means),
@@ -166,6 +172,35 @@ def overload_alerts(store: MetricsStore, cfg: dict[str, Any], end: int) -> list[
             numbers={"window": cfg["overload_window"], "executions": n, "limit": limit,
                      "errors": err, "error_rate": rate(err, n)}))
     return out
+
+
+def _worst(store: MetricsStore, since: int, until: int) -> str:
+    """Which skill and agent failed most in ``[since, until)``, as a sentence."""
+    parts = []
+    for what, counts in (("skill", skill_totals(store, since, until)),
+                         ("agent", agent_totals(store, since, until))):
+        failing = [(err, name, n) for name, (n, err) in counts.items() if err]
+        if failing:
+            err, name, n = max(failing)
+            parts.append(f"{what} {name} ({err} failed of {n} executions, {rate(err, n)}%)")
+    return f" Most failures: {' and '.join(parts)}." if parts else ""
+
+
+def _slowest(store: MetricsStore, since: int, until: int) -> str:
+    """Which skill and agent had the highest mean latency in ``[since, until)``."""
+    roll = store.rollup(pieces(since, until))
+    parts = []
+    skills: dict[str, tuple[int, float]] = {}
+    for (skill, _level), (n, _err, lat) in roll.skills().items():
+        total_n, total_lat = skills.get(skill, (0, 0.0))
+        skills[skill] = (total_n + n, total_lat + lat)
+    agents = {agent: (n, lat) for agent, (n, _err, lat, _last) in roll.agents().items()}
+    for what, sums in (("skill", skills), ("agent", agents)):
+        ranked = [(lat / n, name, n) for name, (n, lat) in sums.items() if n]
+        if ranked:
+            mean, name, n = max(ranked)
+            parts.append(f"{what} {name} (mean {mean:.1f} ms over {n} executions)")
+    return f" Slowest: {' and '.join(parts)}." if parts else ""
 
 
 def silent_alerts(store: MetricsStore, cfg: dict[str, Any], end: int) -> list[Alert]:

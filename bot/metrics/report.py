@@ -39,7 +39,10 @@ DEFINITIONS: dict[str, tuple[str, str]] = {
                            "which rule, the report), of all executions"),
     "high_risk_success_rate": ("High-risk (R2/R3) success",
                                "R2 and R3 executions that succeeded, of all R2 and R3 ones"),
-    "total_needed": ("Approvals needed", "executions that needed an approval (R2/R3)"),
+    "total_needed": ("Approvals needed",
+                     "approvals requested in the period: R2/R3 pull request heads the routing "
+                     "gate asked an approver role for, plus executions agents reported as "
+                     "needing one"),
     "granted": ("Granted", "approvals given"),
     "rejected": ("Rejected", "approvals refused"),
     "pending": ("Pending", "approvals still waiting at the end of the period"),
@@ -57,6 +60,11 @@ DEFINITIONS: dict[str, tuple[str, str]] = {
     "skill_executions": ("Executions", "executions of the skill in the period"),
     "skill_error_rate": ("Error rate", "the skill's failed executions, of its executions"),
     "risk_level": ("Risk", "the skill's configured risk level, R0 (auto) to R3 (human)"),
+    "decisions_total": ("Decisions", "routing decisions in the period: one per pull request "
+                                     "head and decision, however often it was delivered"),
+    "pending_now": ("Pending now", "decisions waiting for an approval at the end of the "
+                                   "period (a wait is pending, never a failure)"),
+    "oldest_pending": ("Oldest pending", "how long the longest-waiting decision has waited"),
     "median_time_to_approve": ("Median time to approve",
                                "half of the granted approvals came within this time of the "
                                "request"),
@@ -130,15 +138,19 @@ def health(view: dict[str, Any], alerts: Sequence[Alert], unhealthy: list[str]) 
 
 def render_report(view: dict[str, Any], fmt: str = "markdown", *,
                   alerts: Sequence[Alert] = (), role: str | None = None,
-                  served: bool = False, unhealthy_error_rate: float = 20.0) -> str:
-    """The report for ``view`` in ``fmt``; ``role`` limits markdown/HTML to one audience."""
+                  served: bool = False, unhealthy_error_rate: float = 20.0,
+                  drill: dict[str, Any] | None = None) -> str:
+    """The report for ``view`` in ``fmt``; ``role`` limits markdown/HTML to one audience;
+    ``drill`` (``bot.metrics.drilldown.drill``) adds the items behind a figure."""
     if fmt not in FORMATS:
         raise InputError(f'unknown report format "{fmt}"', hint=f"use one of {', '.join(FORMATS)}")
     if role is not None and role not in ROLES:
         raise InputError(f'unknown role "{role}"', hint=f"use one of {', '.join(ROLES)}")
     if fmt == "json":
-        return json.dumps({**view, "alerts": [a.to_json() for a in alerts]}, indent=2) + "\n"
-    context = _context(view, alerts, role, unhealthy_error_rate)
+        extra = {"drill": drill} if drill is not None else {}
+        return json.dumps({**view, "alerts": [a.to_json() for a in alerts], **extra},
+                          indent=2) + "\n"
+    context = {**_context(view, alerts, role, unhealthy_error_rate), "drill": drill}
     if fmt == "html":
         return render("metrics/dashboard.html.j2", served=served, **context)
     text = render("metrics/report.md.j2", **context)

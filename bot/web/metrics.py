@@ -3,7 +3,8 @@
 - ``POST /api/executions``: one record, a JSON list, or JSONL; bearer token required.
 - ``GET /api/metrics?period=24h`` (or ``since``/``until``): the dashboard view as JSON.
 - ``GET /dashboard?period=24h``: the same HTML page ``cvf metrics report --format html``
-  writes, plus a live feed.
+  writes, plus a live feed; ``&drill=decisions&filter=state:pending`` (or ``approvals``,
+  ``executions``) adds the items behind a figure, each linked, with the filter used.
 - ``GET /api/metrics/stream``: Server-Sent Events, one per new record named by its kind
   (``execution``, ``decision``, ``approval``) and ``alert`` when an alert starts firing;
   resumes from ``Last-Event-ID``.
@@ -122,6 +123,7 @@ def create_blueprint(config: Config, state: Any = None) -> Blueprint:
     def _report(cfg: Config, fmt: str, served: bool = False) -> str:
         from bot.metrics.aggregate import dashboard, parse_moment, window
         from bot.metrics.alerts import evaluate
+        from bot.metrics.drilldown import drill
         from bot.metrics.report import render_report
 
         now = clock()
@@ -133,10 +135,13 @@ def create_blueprint(config: Config, state: Any = None) -> Blueprint:
         try:
             view = dashboard(store, win)
             alerts = evaluate(store, settings, now)
+            kind = request.args.get("drill")
+            items = drill(store, win.since, win.until, kind,
+                          request.args.get("filter")) if kind else None
         finally:
             store.close()
         return render_report(view, fmt, alerts=alerts, role=request.args.get("role") or None,
-                             served=served, unhealthy_error_rate=float(
+                             served=served, drill=items, unhealthy_error_rate=float(
                                  settings["agents"]["unhealthy_error_rate"]))
 
     return blueprint

@@ -238,14 +238,13 @@ class Repo:
                                branch, path, message, author, self.world.now())
             self.commits.append(commit)
             self.branch_heads[branch] = commit.sha
-            tree = self.files.setdefault(branch, {})
-            tree[path] = data
-            self.files[commit.sha] = dict(tree)
-            # As on GitHub, an open pull request's head follows its branch.
+            self.files.setdefault(branch, {})[path] = data
+            self.files[commit.sha] = dict(self.files[branch])
+            # As on GitHub, a commit to an open pull request's head branch is its new head.
             for issue in self.issues.values():
                 pull = issue.pull
                 if pull is not None and issue.state == "open" and pull.head_ref == branch \
-                        and pull.head_repo == self.full_name:
+                        and pull.head_repo.lower() == self.full_name.lower():
                     pull.head_sha = commit.sha
             return commit
 

@@ -513,6 +513,21 @@ class FakeGitHub:
         self._check_reaction(content)
         self.add_reaction(self.bot_login, content, comment_id=comment_id)
 
+    def request_reviewers(self, number: int, users: Sequence[str],
+                          teams: Sequence[str]) -> None:
+        if not users and not teams:
+            return
+        self._call("request_reviewers", 0)
+        pull = self.pulls[number]
+        if pull.author.lower() in (u.lower() for u in users):
+            raise GitHubError("Review cannot be requested from pull request author.",
+                              status=422)
+        self._write("POST", f"/repos/{self.repo}/pulls/{number}/requested_reviewers",
+                    {"reviewers": list(users), "team_reviewers": list(teams)})
+        self.pulls[number] = replace(
+            pull, requested_reviewers=tuple(dict.fromkeys([*pull.requested_reviewers, *users])),
+            requested_teams=tuple(dict.fromkeys([*pull.requested_teams, *teams])))
+
     def add_labels(self, number: int, labels: Sequence[str]) -> None:
         if isinstance(labels, str):
             raise TypeError("add_labels takes a sequence of label names, not one string")

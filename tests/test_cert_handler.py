@@ -456,3 +456,17 @@ def test_pull_requests_elsewhere_cost_one_call_and_write_nothing(gh):
     before = gh.stats.requests
     open_pull(gh, 41, "dev", {})
     assert gh.stats.requests - before == 1 and gh.stats.write_log == []
+
+
+def test_the_exam_post_gives_each_assignment_its_starting_point_and_checks(gh):
+    hold(gh, "alice", "foundation")
+    comment(gh, 1, "alice", "/cert request practitioner")
+    text = bot_text(gh, 1)
+    assert "### `fix-a-config` — Repairing a broken configuration" in text
+    assert "Starting point: A `.github/cvf.yml` with seven mistakes (provided)" in text
+    assert "A reviewer checks:\n- all seven problems are found and fixed" in text
+    hold(gh, "sam", "architect")
+    comment(gh, 2, "sam", "/cert request specialist")
+    text = bot_text(gh, 2)
+    assert "### `incident-replay` — The Tuesday incident, from the records" in text
+    assert "failing_from: <trace second of its first failed execution>" in text

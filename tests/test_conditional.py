@@ -3,14 +3,21 @@ when GitHub answers 304, costs no rate-limit point — and still returns the fre
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from bot.app import create_app
+from bot.config import parse_config
+from bot.events import Router
 from bot.github.adapter import PyGithubAdapter
 from bot.github.auth import TokenCredentials
 from bot.github.conditional import Answer, EtagCache, EtagCaches
 from bot.github.factory import AdapterFactory
+from tests.conftest import LocalServer, load_payload, post_webhook
 from tests.ghsim import GitHubSimulator
 
 REPO = "octo-org/governance"
@@ -100,3 +107,39 @@ def test_installations_are_bounded() -> None:
     caches.for_installation(2)
     caches.for_installation(3)
     assert caches.for_installation(1) is not first
+
+
+def _listing_handler(event: Any, github: Any) -> None:
+    github.list_issue_comments(event.payload["issue"]["number"])
+
+
+@pytest.mark.usefixtures("delivery_logs_flow")
+def test_the_delivery_log_counts_points_apart_from_requests(
+        sim: GitHubSimulator, caplog: pytest.LogCaptureFixture) -> None:
+    sim.repo(REPO).put_file(".github/cvf.yml", "")
+    factory = AdapterFactory(TokenCredentials("t"), api_url=sim.base_url, bot_login="bot",
+                             seconds_between_writes=None)
+    router = Router()
+    router.register("issue_comment", "created")(_listing_handler)
+    app = create_app(parse_config(""), github_factory=factory, router=router,
+                     env={"CVF_WEBHOOK_SECRET": "s"}, recent_deliveries=0)
+    app.testing = True
+    payload = load_payload("issue_comment", "created")
+    payload["repository"]["full_name"] = REPO
+    payload["issue"]["number"] = 1
+    payload.pop("installation", None)
+    caplog.set_level(logging.INFO, logger="cvf.webhook")
+    server = LocalServer(app)
+    try:
+        for delivery in ("first", "second"):
+            status, _ = post_webhook(server.url, "issue_comment", payload, secret="s",
+                                     delivery=delivery)
+            assert status == 200
+    finally:
+        server.close()
+    lines = {line["delivery"]: line for line in
+             (json.loads(r.getMessage()) for r in caplog.records if r.name == "cvf.webhook")}
+    first, second = lines["first"], lines["second"]
+    assert first["api_calls"] == first["points"] == 3  # the config and two comment pages
+    assert second["api_calls"] == second["not_modified"] == 2  # the config is kept
+    assert second["points"] == 0

@@ -140,6 +140,12 @@ def test_fifty_pull_requests_and_500_executions_are_counted_as_they_happened(
             else:
                 hand["pending"].add(pr.number)
 
+    # Waiting pull requests asked the approver role's members for a review.
+    for number in hand["pending"]:
+        pull = loop.repo.pull(number)
+        wanted = ["rita"] if "deploy/" in str(pull.files) else ["chair"]
+        assert pull.requested_reviewers == wanted
+
     # Agents report 500 executions through the API; 10 of them fail (2%: healthy).
     now = datetime.now(UTC)
     skills = ("docs", "app-code", "deploy-prod", "workflows")

@@ -395,3 +395,20 @@ def test_approve_risk_quoted_or_in_code_is_not_a_command(gh):
             comment={"id": quoted.id, "body": body})
     assert check(gh, sha)[:2] == ("in_progress", None)  # still waiting
     assert len(gh.writes()) == writes
+
+
+def test_waiting_r2_and_r3_request_reviews_from_the_approver_roles_members(gh):
+    open_pull(gh, {"deploy/prod.yml": "x"})
+    deliver(gh, "pull_request", "opened")
+    pull = gh.get_pull(7)
+    # The role's users and teams, not a generic mention and never the author.
+    assert (pull.requested_reviewers, pull.requested_teams) == (("manny",), ("release",))
+    writes = len(gh.writes())
+    deliver(gh, "pull_request", "opened")  # redelivered: asked already, nothing new
+    assert len(gh.writes()) == writes
+    assert "**Approvers needed:** approval\\_manager (manny, octo-org/release)" in report(gh)
+
+    gh.add_pull(8, files={".github/workflows/ci.yml": "x"}, author="author")
+    deliver(gh, "pull_request", "opened", number=8)
+    committee = gh.get_pull(8).requested_reviewers
+    assert committee and "author" not in committee

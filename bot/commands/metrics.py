@@ -248,7 +248,8 @@ def alerts_command(state: CliState, fmt: str, publish: bool, repo: str | None, d
 @pass_state
 def collect_command(state: CliState, since: str | None, pulls: tuple[int, ...],
                     repo: str | None, store_path: str | None, now_text: str | None) -> None:
-    """Store workflow runs (as executions) and PR reviews (as approvals) from GitHub."""
+    """Store workflow runs of routed heads (executions of the chosen agent) and PR reviews
+    (approvals) from GitHub."""
     run_collect(state, since=since, pulls=pulls, repo=repo, store_path=store_path,
                 now=_now(now_text), env=os.environ)
 

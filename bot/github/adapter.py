@@ -61,6 +61,7 @@ DRY_RUN_SHA = "dry-run"
 PERM_ISSUES = "issues: write (pull-requests: write for a pull request)"
 PERM_CHECKS = "checks: write"
 PERM_CONTENTS = "contents: write"
+PERM_PULLS = "pull-requests: write"
 
 
 class _Raw(NonCompletableGithubObject):
@@ -232,7 +233,9 @@ class PyGithubAdapter:
                 base_repo=pr.base.repo.full_name if pr.base.repo is not None else self.repo,
                 labels=tuple(label.name for label in pr.labels),
                 created_at=pr.created_at, html_url=pr.html_url or "",
-                maintainer_can_modify=bool(pr.maintainer_can_modify))
+                maintainer_can_modify=bool(pr.maintainer_can_modify),
+                requested_reviewers=tuple(_login(u) for u in pr.requested_reviewers or ()),
+                requested_teams=tuple(t.slug for t in pr.requested_teams or ()))
 
     def list_pull_files(self, number: int) -> list[ChangedFile]:
         files: list[ChangedFile] = self._remember(("files", number),
@@ -486,6 +489,16 @@ class PyGithubAdapter:
         self._forget("pull", number)
         self._write("POST", f"{self._path}/issues/{number}/labels", {"labels": list(labels)},
                     what=f"labelling #{number}", permission=PERM_ISSUES)
+
+    def request_reviewers(self, number: int, users: Sequence[str],
+                          teams: Sequence[str]) -> None:
+        """Ask ``users`` and ``teams`` (slugs of the repository's organisation) to review."""
+        if not users and not teams:
+            return
+        self._forget("pull", number)
+        self._write("POST", f"{self._path}/pulls/{number}/requested_reviewers",
+                    {"reviewers": list(users), "team_reviewers": list(teams)},
+                    what=f"requesting reviews on #{number}", permission=PERM_PULLS)
 
     def remove_label(self, number: int, label: str) -> None:
         self._forget("pull", number)

@@ -317,6 +317,7 @@ def _evaluate_and_publish(ctx: _Context, *, state: GateState | None = None,
         state = _read_state(ctx, comments)
     membership = membership or Membership(ctx.port, ctx.policy)
     evaluation = _evaluate(ctx, pull, state, membership)
+    _request_reviews(ctx, pull, evaluation)
     _publish(ctx, evaluation, state, membership)
     return evaluation
 
@@ -360,6 +361,38 @@ def _publish(ctx: _Context, ev: PullEvaluation, state: GateState,
     for sink in list(_record_sinks):
         for record in records:
             sink(record)
+
+
+def _request_reviews(ctx: _Context, pull: Any, ev: PullEvaluation) -> None:
+    """While R2 or R3 waits, ask the approver roles' members (their users, and their teams
+    of this repository's organisation) for a review: each once per head, never the author
+    or someone whose review of this head is in; a refusal is reported, not swallowed."""
+    if ev.risk < RiskLevel.R2 or ev.gate.passed:
+        return
+    head = ev.facts.head_sha
+    done = {r.author.lower() for r in ctx.reviews or () if r.commit_id == head}
+    done |= {u.lower() for u in pull.requested_reviewers} | {pull.author.lower()}
+    asked_teams = {t.lower() for t in pull.requested_teams}
+    owner = (ctx.event.repo or ctx.port.repo).split("/")[0].lower()
+    users: list[str] = []
+    teams: list[str] = []
+    for role in ev.required_roles:
+        members = ctx.policy.roles.get(role)
+        if members is None:
+            continue
+        users += [u for u in sorted(members.users) if u.lower() not in done]
+        for team in members.teams:
+            org, _, slug = team.partition("/")
+            if org.lower() == owner and slug.lower() not in asked_teams:
+                teams.append(slug)
+    users, teams = list(dict.fromkeys(users)), list(dict.fromkeys(teams))
+    if not users and not teams:
+        return
+    try:
+        ctx.port.request_reviewers(ctx.number, users, teams)
+    except GitHubError as exc:
+        ctx.problems.append(f"could not request reviews from "
+                            f"{', '.join([*users, *(f'{owner}/{t}' for t in teams)])}: {exc}")
 
 
 def _may_approve(ev: PullEvaluation, membership: Membership) -> list[str]:

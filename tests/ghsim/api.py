@@ -773,6 +773,35 @@ def get_review_comment(ctx: Ctx, owner: str, name: str, cid: str) -> Reply:
     return Reply(200, render.review_comment(ctx.base, r, found))
 
 
+@route("POST", r"{REPO}/pulls/(?P<number>\d+)/requested_reviewers")
+def request_reviewers(ctx: Ctx, owner: str, name: str, number: str) -> Reply:
+    """GitHub's contract: 201 with the pull request; 422 for the author or someone who
+    cannot review (not a collaborator), or a team the repository's organisation lacks."""
+    r = ctx.repo(owner, name)
+    issue = ctx.pull(r, number)
+    assert issue.pull is not None
+    users = [str(u) for u in ctx.field("reviewers") or []]
+    teams = [str(t) for t in ctx.field("team_reviewers") or []]
+    if any(u.lower() == issue.user.lower() for u in users):
+        raise ApiError(422, "Review cannot be requested from pull request author.")
+    for login in users:
+        if r.world.users.get(login.lower()) is None:
+            raise ApiError(422, "Reviews may only be requested from collaborators. One or "
+                                "more of the users or teams you specified is not a "
+                                "collaborator of the " + r.full_name + " repository.")
+    for slug in teams:
+        if (owner.lower(), slug.lower()) not in r.world.teams:
+            raise ApiError(422, "Reviews may only be requested from collaborators. One or "
+                                "more of the teams you specified is not a collaborator of "
+                                "the " + r.full_name + " repository.")
+    p = issue.pull
+    p.requested_reviewers += [r.world.user(u).login for u in users
+                              if u.lower() not in (x.lower() for x in p.requested_reviewers)]
+    p.requested_teams += [t for t in teams
+                          if t.lower() not in (x.lower() for x in p.requested_teams)]
+    return Reply(201, render.pull(ctx.base, r, issue))
+
+
 @route("GET", r"{REPO}/pulls/(?P<number>\d+)/reviews")
 def list_reviews(ctx: Ctx, owner: str, name: str, number: str) -> Page:
     r = ctx.repo(owner, name)
@@ -799,6 +828,9 @@ def create_review(ctx: Ctx, owner: str, name: str, number: str) -> Reply:
                        str(ctx.field("commit_id") or issue.pull.head_sha),
                        str(ctx.field("body") or ""), ctx.world.now())
     r.reviews[review.id] = review
+    if event is not None:  # a submitted review answers its request, as on GitHub
+        issue.pull.requested_reviewers = [u for u in issue.pull.requested_reviewers
+                                          if u.lower() != ctx.login.lower()]
     return Reply(200, render.review(ctx.base, r, review))
 
 

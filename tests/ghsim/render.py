@@ -211,7 +211,12 @@ def pull(base: str, r: Repo, i: IssueRec) -> Json:
         "created_at": ts(i.created_at), "updated_at": ts(i.updated_at),
         "closed_at": ts(i.closed_at), "merged_at": ts(i.closed_at) if p.merged else None,
         "merge_commit_sha": None, "assignee": None, "assignees": [],
-        "requested_reviewers": [], "requested_teams": [],
+        "requested_reviewers": [user(base, r.world.user(login))
+                                for login in p.requested_reviewers],
+        "requested_teams": [team(base, t, r.world.org(t.org).id)
+                            for t in (r.world.teams.get((r.full_name.split("/")[0].lower(),
+                                                         slug.lower()))
+                                      for slug in p.requested_teams) if t is not None],
         "labels": [label(base, r, r.add_label(name)) for name in i.labels],
         "milestone": None, "draft": p.draft,
         "commits_url": f"{api}/commits", "review_comments_url": f"{api}/comments",

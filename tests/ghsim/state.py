@@ -55,6 +55,8 @@ class PullInfo:
     merged: bool = False
     maintainer_can_modify: bool = False
     files: list[dict[str, object]] = field(default_factory=list)
+    requested_reviewers: list[str] = field(default_factory=list)  # logins
+    requested_teams: list[str] = field(default_factory=list)  # slugs of the repo's org
 
 
 @dataclass

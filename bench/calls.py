@@ -1,7 +1,9 @@
 """GitHub API calls per event, against the hand minimum a correct bot needs.
 
-    python bench/calls.py            # the four events, and an idle tick over 100 open RFCs
-    python bench/calls.py --log      # also print every request of each event
+    python bench/calls.py               # the four events, an idle tick over 100 open RFCs,
+                                        # then bench/startup.py (start-up ratios)
+    python bench/calls.py --log         # also print every request of each event
+    python bench/calls.py --no-startup  # the API calls only (startup builds a 1M store)
 
 The webhook app (every concern's handlers, as deployed) runs under a real WSGI server on
 127.0.0.1; real PyGithub speaks HTTP to the local GitHub simulator, which counts the
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -212,6 +215,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rfcs", type=int, default=100, help="open RFCs for the idle tick")
     parser.add_argument("--log", action="store_true", help="print every request")
+    parser.add_argument("--no-startup", action="store_true",
+                        help="skip bench/startup.py (the start-up ratios)")
+    parser.add_argument("--store", help="bench/startup.py --store: a 1M-record store to reuse")
     args = parser.parse_args()
     logging.disable(logging.INFO)  # the delivery log lines
     stage = Stage()
@@ -258,6 +264,11 @@ def main() -> None:
     print("  idle tick:")
     for call in TICK_MINIMUM:
         print(f"    - {call}")
+    if not args.no_startup:
+        print("\nstart-up (bench/startup.py):", flush=True)
+        startup = [sys.executable, str(Path(__file__).with_name("startup.py"))]
+        failed |= subprocess.run([*startup, *(["--store", args.store] if args.store else [])],
+                                 check=False).returncode != 0
     raise SystemExit(1 if failed else 0)
 
 

@@ -22,14 +22,12 @@ from bot.github.auth import TokenCredentials
 from bot.github.factory import AdapterFactory
 from bot.metrics.alerts import evaluate
 from bot.metrics.store import open_store
-from tests.conftest import LocalServer, load_payload, post_webhook
-from tests.ghsim import GitHubSimulator, Repo
+from tests.conftest import LocalServer
+from tests.ghsim import GitHubSimulator
+from tests.test_routing_e2e import BOT, REPO, SECRET, Bot
 
 pytestmark = pytest.mark.e2e
 
-REPO = "octo-org/governance"
-BOT = "cvf-governance[bot]"
-SECRET = "truth-webhook-secret"
 TOKEN = "truth-api-token"
 ROUTING = """\
 rfc:
@@ -53,26 +51,8 @@ DECISION = {"R0": "auto_execute", "R1": "scope_guard", "R2": "approval_required"
             "R3": "human_intervention"}
 
 
-class Loop:
-    def __init__(self, sim: GitHubSimulator, repo: Repo, url: str) -> None:
-        self.sim, self.repo, self.url = sim, repo, url
-
-    def deliver(self, name: str, action: str, number: int, sender: str,
-                **extra: Any) -> None:
-        payload = load_payload(name, action)
-        payload["repository"]["full_name"] = REPO
-        payload["repository"]["default_branch"] = "main"
-        payload["sender"]["login"] = sender
-        payload.pop("installation", None)
-        if "pull_request" in payload:
-            payload["pull_request"]["number"] = number
-            payload["number"] = number
-        if "issue" in payload:
-            payload["issue"]["number"] = number
-            payload["issue"]["pull_request"] = {"url": f"{self.sim.base_url}/pulls/{number}"}
-        payload.update(extra)
-        status, body = post_webhook(self.url, name, payload, secret=SECRET, timeout=60)
-        assert status == 200, body
+class Loop(Bot):
+    """The routing e2e's bot (signed deliveries over HTTP), plus the metrics API."""
 
     def api(self, method: str, path: str, body: bytes | None = None) -> Any:
         request = urllib.request.Request(f"{self.url}{path}", data=body, method=method,

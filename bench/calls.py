@@ -20,7 +20,6 @@ import logging
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +35,11 @@ from tests.ghsim import GitHubSimulator  # noqa: E402
 from tests.ghsim import server as ghsim_server  # noqa: E402
 from tests.ghsim.state import World  # noqa: E402
 from tests.rfc_samples import rfc_text  # noqa: E402
+from tests.test_rfc_e2e import Clock, _State  # noqa: E402  (the RFC tests' frozen clock)
 
 REPO = "octo-org/governance"
 BOT = "cvf-governance[bot]"
 SECRET = "calls-bench-secret"
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 CONFIG = """\
 rfc:
   committee:
@@ -103,24 +102,6 @@ TICK_MINIMUM = ["GET the open RFC pull requests (one listing, by label)",
                 "all three answered 304 when nothing changed: 0 rate-limit points"]
 TARGET_RATIO = 1.2
 TARGET_TICK_POINTS = 3
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kw: float) -> datetime:
-        self.now += timedelta(**kw)
-        return self.now
-
-
-class _State:
-    def __init__(self, config: Any) -> None:
-        self.config = config
-        self.root = "."
 
 
 class Stage:

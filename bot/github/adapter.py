@@ -486,9 +486,10 @@ class PyGithubAdapter:
     def add_labels(self, number: int, labels: Sequence[str]) -> None:
         if not labels:
             return
-        self._forget("pull", number)
         self._write("POST", f"{self._path}/issues/{number}/labels", {"labels": list(labels)},
                     what=f"labelling #{number}", permission=PERM_ISSUES)
+        self._relabel(number, lambda held: (*held, *(x for x in labels if x.lower() not in
+                                                     {h.lower() for h in held})))
 
     def request_reviewers(self, number: int, users: Sequence[str],
                           teams: Sequence[str]) -> None:
@@ -501,10 +502,18 @@ class PyGithubAdapter:
                     what=f"requesting reviews on #{number}", permission=PERM_PULLS)
 
     def remove_label(self, number: int, label: str) -> None:
-        self._forget("pull", number)
         self._write("DELETE", f"{self._path}/issues/{number}/labels/{quote(label, safe='')}",
                     None, what=f"removing label {label!r} from #{number}",
                     permission=PERM_ISSUES, missing_ok=True)
+        self._relabel(number, lambda held: tuple(x for x in held if x.lower() != label.lower()))
+
+    def _relabel(self, number: int,
+                 change: Callable[[tuple[str, ...]], tuple[str, ...]]) -> None:
+        """The bot's own label change applied to the pull request already read (known: no
+        need to read it again)."""
+        pull = self._memo.get(("pull", number))
+        if pull is not None:
+            self._memo[("pull", number)] = replace(pull, labels=change(pull.labels))
 
     def set_check_run(self, head_sha: str, name: str, *, status: str,
                       conclusion: str | None, output: CheckRunOutput) -> int:

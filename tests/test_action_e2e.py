@@ -419,7 +419,8 @@ def test_certify_verifies_the_registry(runner: Runner, tmp_path: Path,
     issued = invoke(cli, ["--root", str(work), "cert", "issue", "--login", "alice", "--level",
                           "foundation", "--score", "82", "--evidence",
                           "https://github.com/octo-org/governance/pull/10", "--key",
-                          str(keys / "private-key.pem"), "--out", str(cert), "--register"])
+                          str(keys / "private-key.pem"), "--out", str(cert), "--register"],
+                    env={"GITHUB_REPOSITORY": REPO})
     assert issued.exit_code == 0, issued.output
     registry = json.loads((work / "certification/registry.json").read_text())
     listed = len(registry["certificates"])

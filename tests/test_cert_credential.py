@@ -122,3 +122,17 @@ def test_canonical_json_is_sorted_compact_and_refuses_floats():
 @given(st.binary(max_size=80))
 def test_base58_round_trips(data):
     assert b58decode(b58encode(data)) == data
+
+
+def test_the_issuer_comes_from_the_config_or_the_repository_never_a_default_org():
+    from bot.certification.credential import issuer_for
+    from bot.errors import ConfigError
+
+    assert issuer_for({"issuer": {}}, "octo-org/app") == Issuer(
+        "https://github.com/octo-org", "octo-org certification")
+    set_ = {"issuer": {"id": "https://example.org/certs", "name": "Example"}}
+    assert issuer_for(set_, "octo-org/app") == Issuer("https://example.org/certs", "Example")
+    with pytest.raises(ConfigError, match="certification.issuer.id is not set"):
+        issuer_for({"issuer": {}}, None)
+    from bot.config import parse_config
+    assert "id" not in parse_config("").section("certification")["issuer"]

@@ -129,3 +129,28 @@ def test_event_without_handler_exits_0(tmp_path: Path) -> None:
     path = write_payload(tmp_path, "ping", "payload")
     result = run(tmp_path, "--event", "ping", "--payload", str(path))
     assert result.exit_code == 0 and "no handler for ping" in result.output
+
+
+def test_the_sample_event_shows_what_the_bot_would_do_and_writes_nothing(ghsim, tmp_path,
+                                                                          monkeypatch):
+    """The README's first try: `cvf handle --sample --repo … --pr … --dry-run`."""
+    repo = ghsim.repo("octo-org/app")
+    ghsim.set_token("ghp_sample", "octocat")
+    repo.put_file(".github/cvf.yml", "routing:\n  skills:\n    - {id: docs, risk_level: R0, "
+                  "required_capabilities: [write], paths: ['docs/**']}\n  agents:\n"
+                  "    - {id: doc-bot, capabilities: [write]}\n")
+    pull = repo.add_pull(title="Docs", author="writer", files={"docs/a.md": "hello"})
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_sample")
+    monkeypatch.setenv("GITHUB_API_URL", ghsim.base_url)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["handle", "--sample", "--repo", "octo-org/app",
+                                      "--pr", str(pull.number), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "handled pull_request.opened for octo-org/app" in result.output
+    assert "(dry run: nothing was written)" in result.output
+    assert "cvf/routing" in result.output  # the check run it would set, listed
+    assert repo.comments_on(pull.number) == []
+    refused = CliRunner().invoke(cli, ["handle", "--sample", "--repo", "octo-org/app",
+                                       "--pr", "1"])
+    assert refused.exit_code != 0 and "needs --repo OWNER/NAME, --pr N and --dry-run" in \
+        refused.output

@@ -246,3 +246,18 @@ def test_template_has_the_required_sections():
     names = [h.text for h in template.headings if h.level == 2]
     assert names[:len(REQUIRED_SECTIONS)] == list(REQUIRED_SECTIONS)
     assert BODY.count("## ") == len(REQUIRED_SECTIONS)
+
+
+def test_index_names_no_project_and_links_only_files_that_exist(tmp_path):
+    """A user's repository gets an index about its own RFCs: no "CVF Governance", and no
+    link to a template the folder does not hold."""
+    from bot.rfc.document import parse_rfc
+    from bot.rfc.index import render_index
+    from tests.rfc_samples import rfc_text
+
+    doc = parse_rfc(rfc_text(), path="rfcs/0005-shared-vocabulary.md")
+    page = render_index([doc], types=("standard",))
+    assert "CVF Governance" not in page and "0000-template.md" not in page
+    assert "this project" in page
+    with_template = render_index([doc], types=("standard",), template="0000-template.md")
+    assert "[0000-template.md](0000-template.md)" in with_template

@@ -101,3 +101,23 @@ def test_collect_and_sync_through_the_command_functions(tmp_path: Path) -> None:
     run_sync(other, "pull", repo="octo-org/governance", dry_run=False, store_path=None,
              now=NOW, env={}, factory=lambda *a, **k: gh, echo=said.append)
     assert said[-1] == "restored 2 record(s) (0 already stored)"
+
+
+def test_alerts_publish_dry_run_lists_the_writes_and_makes_none(tmp_path: Path,
+                                                                ghsim) -> None:
+    import os
+
+    repo = ghsim.repo("octo-org/app")
+    ghsim.set_token("ghp_alerts", "cvf-bot")
+    cvf(tmp_path, "ingest", "-", stdin="\n".join(FIXED))
+    env = {**os.environ, "GITHUB_TOKEN": "ghp_alerts", "GITHUB_API_URL": ghsim.base_url}
+    command = [sys.executable, "-c", "import sys; from bot.cli import main; main(sys.argv[1:])",
+               "--root", str(tmp_path), "metrics", "alerts", "--now", WHEN, "--publish",
+               "--repo", "octo-org/app", "--dry-run"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env,
+                          timeout=60, check=False)
+    assert done.returncode == 2, done.stderr  # an alert fires
+    assert "(dry run: nothing was written)" in done.stderr
+    assert "POST /repos/octo-org/app/issues" in done.stdout  # the issue it would open
+    assert "Metrics alert" in done.stdout
+    assert repo.issues == {}  # nothing was opened

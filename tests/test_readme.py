@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +101,19 @@ def test_example_configs_are_valid() -> None:
     assert configs
     for text in configs:
         parse_config(text)  # raises ConfigError with the line of any problem
+
+
+def test_example_workflows_pass_zizmor(tmp_path: Path) -> None:
+    """What people copy passes the project's own security audit (CI runs the same)."""
+    import shutil
+    import subprocess
+
+    tool = shutil.which("zizmor")
+    assert tool, "zizmor is in the test extra: pip install -e '.[test]'"
+    done = subprocess.run([sys.executable, str(ROOT / ".ci" / "readme_workflows.py"),
+                           str(ROOT / "README.md"), str(tmp_path)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0 and int(done.stdout.split()[0]) >= 3, done.stderr
+    audit = subprocess.run([tool, "--offline", "--min-severity", "medium", str(tmp_path)],
+                           capture_output=True, text=True, timeout=120, check=False)
+    assert audit.returncode == 0, audit.stdout + audit.stderr

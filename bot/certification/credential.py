@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from bot.certification.program import Level
 from bot.certification.registry import Revocation, iso, parse_time
-from bot.errors import InputError
+from bot.errors import ConfigError, InputError
 
 VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 OB_CONTEXT = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
@@ -137,6 +138,25 @@ def load_public_key(pem: str | bytes, *, source: str = "public key") -> Ed25519P
 class Issuer:
     id: str
     name: str
+
+
+def issuer_for(section: Mapping[str, Any], repo: str | None) -> Issuer:
+    """Who signs: ``certification.issuer`` when set, else the repository's owner on GitHub.
+
+    Never a default organisation: a credential names its real issuer, so an unset id is
+    derived from the repository (``octo-org/app`` -> ``https://github.com/octo-org``) and,
+    without one, is an error naming the setting to add.
+    """
+    configured = section.get("issuer") or {}
+    owner = (repo or "").partition("/")[0]
+    issuer_id = configured.get("id") or (f"https://github.com/{owner}" if owner else "")
+    if not issuer_id:
+        raise ConfigError("certification.issuer.id is not set and no repository is known to "
+                          "derive it from", where=".github/cvf.yml",
+                          hint='set certification.issuer.id: "https://github.com/my-org", or '
+                               "GITHUB_REPOSITORY=owner/name")
+    name = configured.get("name") or f"{owner or issuer_id} certification"
+    return Issuer(str(issuer_id), str(name))
 
 
 def credential_id(login: str, level: str, attempt: int, issued: datetime) -> str:

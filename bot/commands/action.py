@@ -531,7 +531,7 @@ def _save_store(run: Run, port: GitHubPort) -> None:
 
 
 def run_certify(run: Run) -> None:
-    from bot.certification.credential import load_public_key, verify_credential
+    from bot.certification.credential import issuer_for, load_public_key, verify_credential
     from bot.commands.cert import _materials
 
     materials = _materials(run.state)
@@ -559,7 +559,8 @@ def run_certify(run: Run) -> None:
         text = file.read_text("utf-8")
         recorded = entry if entry.get("id") else _recorded(text, registry.certificates)
         result = verify_credential(text, public_key=key, now=now, revoked=registry.revoked,
-                                   issuer_id=section["issuer"]["id"], recorded=recorded)
+                                   issuer_id=issuer_for(section, run.repo).id,
+                                   recorded=recorded)
         for problem in result.problems:
             run.report.add("error", problem, file=shown, line=1, title="cvf certify")
         checked.append({"file": shown, "ok": result.ok, "login": result.login,

@@ -24,11 +24,11 @@ from bot.certification.bank import (
 )
 from bot.certification.catalog import coverage_gaps, examined_by, lessons_of, program_gaps
 from bot.certification.credential import (
-    Issuer,
     build_credential,
     did_key,
     dump_credential,
     generate_keypair,
+    issuer_for,
     load_private_key,
     load_public_key,
     sign_credential,
@@ -150,7 +150,7 @@ def issue(state: CliState, login: str, level_id: str, score: int, evidence: str,
     validity = section["certificate_validity"]
     credential = sign_credential(build_credential(
         level, login=login, score=score, evidence=evidence,
-        issuer=Issuer(section["issuer"]["id"], section["issuer"]["name"]), issued=now,
+        issuer=issuer_for(section, os.environ.get("GITHUB_REPOSITORY")), issued=now,
         attempt=attempt, valid_for=parse_duration(validity) if validity else None), key, now)
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     Path(out_path).write_text(dump_credential(credential), "utf-8")
@@ -192,7 +192,8 @@ def verify(state: CliState, file: str, public_key: str | None, now_text: str | N
     if cert_id:
         recorded = next((c for c in registry.certificates if c["id"] == cert_id), None)
     result = verify_credential(text, public_key=key, now=_now(now_text), revoked=registry.revoked,
-                               issuer_id=section["issuer"]["id"] if public_key is None else None,
+                               issuer_id=issuer_for(section, os.environ.get(
+                                   "GITHUB_REPOSITORY")).id if public_key is None else None,
                                recorded=recorded)
     if not result.ok:
         problems = [f"{file}: {p}" for p in result.problems]
@@ -234,7 +235,9 @@ def audit(state: CliState, now_text: str | None) -> None:
                             f"{entry['login']} ({entry['level']}) but missing")
             continue
         result = verify_credential(file.read_text("utf-8"), public_key=key, now=now,
-                                   revoked=registry.revoked, issuer_id=section["issuer"]["id"],
+                                   revoked=registry.revoked,
+                                   issuer_id=issuer_for(section, os.environ.get(
+                                       "GITHUB_REPOSITORY")).id,
                                    recorded=entry)
         if result.credential is not None and result.credential.get("id") != entry["id"]:
             problems.append(f"{entry['file']}: id {result.credential.get('id')} is not the "

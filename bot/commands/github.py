@@ -46,8 +46,30 @@ def read_payload(path_text: str, workspace: Path, *, trusted: bool) -> dict[str,
     return payload
 
 
+SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "pull_request.opened.json"
+
+
+def sample_event(repo: str, number: int) -> dict[str, Any]:
+    """The shipped sample ``pull_request.opened`` payload, pointed at one of your pull
+    requests: ``cvf handle --sample --repo owner/name --pr 12 --dry-run`` shows what the
+    bot would do there without writing anything."""
+    if not re_repo(repo):
+        raise InputError(f'--repo "{repo}" is not owner/name', hint="e.g. --repo octo-org/app")
+    payload: dict[str, Any] = json.loads(SAMPLE.read_text("utf-8"))
+    owner, _, name = repo.partition("/")
+    payload["repository"].update(full_name=repo, name=name, owner={"login": owner})
+    payload["number"] = payload["pull_request"]["number"] = number
+    return payload
+
+
+def re_repo(text: str) -> bool:
+    owner, slash, name = text.partition("/")
+    return bool(slash and owner and name and "/" not in name)
+
+
 def handle_event(state: CliState, *, event_name: str | None, payload_path: str | None,
                  dry_run: bool, env: Mapping[str, str], router: Router,
+                 payload: dict[str, Any] | None = None,
                  factory: GitHubFactory | None = None,
                  clock: Callable[[], datetime] = utcnow,
                  echo: Callable[[str], None] = click.echo,
@@ -58,11 +80,13 @@ def handle_event(state: CliState, *, event_name: str | None, payload_path: str |
     trusted = payload_path is None
     name = event_name or env.get("GITHUB_EVENT_NAME", "")
     path = payload_path or env.get("GITHUB_EVENT_PATH", "")
-    if not name or not path:
+    if not name or (not path and payload is None):
         raise InputError("no event to handle",
                          hint="run inside GitHub Actions (GITHUB_EVENT_NAME and "
-                              "GITHUB_EVENT_PATH) or pass --event NAME --payload FILE")
-    payload = read_payload(path, workspace, trusted=trusted)
+                              "GITHUB_EVENT_PATH), pass --event NAME --payload FILE, or try "
+                              "--sample --repo OWNER/NAME --pr N --dry-run")
+    if payload is None:
+        payload = read_payload(path, workspace, trusted=trusted)
     event = Event(name=name, payload=payload, config=state.config, now=clock(),
                   delivery_id=env.get("GITHUB_RUN_ID", ""))
     repo = event.repo or env.get("GITHUB_REPOSITORY", "")
@@ -114,16 +138,34 @@ def register(cli: click.Group) -> None:
                   help="Webhook payload JSON inside the workspace (default: $GITHUB_EVENT_PATH).")
     @click.option("--dry-run", is_flag=True,
                   help="Read from GitHub but write nothing; print each write instead.")
+    @click.option("--sample", is_flag=True,
+                  help="Use the shipped sample event (a pull request opened) for --repo and "
+                       "--pr; needs --dry-run.")
+    @click.option("--repo", metavar="OWNER/NAME", help="--sample: the repository.")
+    @click.option("--pr", "number", type=int, metavar="N", help="--sample: the pull request.")
     @pass_state
     def handle(state: CliState, event_name: str | None, payload_path: str | None,
-               dry_run: bool) -> None:
-        """Run the handlers once for one event (`cvf action` does this for command: handle)."""
-        if bool(event_name) != bool(payload_path):
+               dry_run: bool, sample: bool, repo: str | None, number: int | None) -> None:
+        """Run the handlers once for one event (`cvf action` does this for command: handle).
+
+        To see what the bot would do on one of your pull requests without writing
+        anything: `cvf handle --sample --repo OWNER/NAME --pr 12 --dry-run` (with
+        GITHUB_TOKEN set). The sample payload is bot/samples/pull_request.opened.json.
+        """
+        payload = None
+        if sample:
+            if not (repo and number and dry_run) or event_name or payload_path:
+                raise InputError("--sample needs --repo OWNER/NAME, --pr N and --dry-run "
+                                 "(and no --event/--payload)",
+                                 hint="cvf handle --sample --repo octo-org/app --pr 12 --dry-run")
+            payload, event_name = sample_event(repo, number), "pull_request"
+        elif bool(event_name) != bool(payload_path):
             raise InputError("--event and --payload go together",
                              hint="pass both, or neither inside GitHub Actions")
         try:
             code = handle_event(state, event_name=event_name, payload_path=payload_path,
-                                dry_run=dry_run, env=os.environ, router=load_handlers())
+                                dry_run=dry_run, env=os.environ, router=load_handlers(),
+                                payload=payload)
         except GitHubError as exc:
             raise InputError(str(exc)) from None
         raise SystemExit(code)

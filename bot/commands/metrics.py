@@ -14,6 +14,7 @@ import click
 from bot.cli import CliState, pass_state
 from bot.durations import parse_duration
 from bot.errors import CvfError, InputError
+from bot.github.dryrun import format_writes
 from bot.github.port import GitHubError, GitHubPort
 from bot.metrics.store import MetricsStore
 
@@ -70,9 +71,10 @@ def metrics_group() -> None:
 def ingest_command(state: CliState, files: tuple[str, ...], store_path: str | None) -> None:
     """Store execution records from JSONL FILES ("-" reads stdin).
 
-    Each file is stored whole or not at all: a bad line stops it with the line number
-    and the reason. Records whose id is already stored are skipped, so re-running an
-    import is harmless.
+    One JSON object per line, as the record contract in bot/metrics/README.md ("The
+    execution record") defines it. Each file is stored whole or not at all: a bad line
+    stops it with the line number and the reason. Records whose id is already stored are
+    skipped, so re-running an import is harmless.
     """
     store = _store(state, store_path)
     try:
@@ -230,7 +232,10 @@ def alerts_command(state: CliState, fmt: str, publish: bool, repo: str | None, d
                 raise InputError(str(exc)) from None
             click.echo(f"issues: {len(done['firing'])} open, {len(done['closed'])} closed, "
                        f"{len(done['proposed'])} RFC draft(s); {gh.stats.requests} API "
-                       f"call(s), {gh.stats.writes} write(s)", err=True)
+                       f"call(s), {gh.stats.writes} write(s)"
+                       + (" (dry run: nothing was written)" if dry_run else ""), err=True)
+            if dry_run and gh.stats.write_log:
+                click.echo(format_writes(gh.stats.write_log))
     finally:
         store.close()
     if found:
@@ -314,8 +319,11 @@ def run_sync(state: CliState, direction: str, *, repo: str | None, dry_run: bool
             if not dry_run:
                 push_alert_memory(gh, store, state.config)
             total = sum(written.values())
-            echo(f"pushed {total} record(s) to {len(written)} file(s) on "
+            echo(f"{'would push' if dry_run else 'pushed'} {total} record(s) to "
+                 f"{len(written)} file(s) on "
                  f"{state.config.section('metrics')['persistence']['branch']}")
+            if dry_run and gh.stats.write_log:
+                echo(format_writes(gh.stats.write_log))
     except GitHubError as exc:
         raise InputError(str(exc)) from None
     finally:

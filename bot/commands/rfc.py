@@ -26,7 +26,7 @@ from bot.rfc.document import (
     rfc_files,
     slugify,
 )
-from bot.rfc.index import index_stats, render_index
+from bot.rfc.index import TEMPLATE_FILE, index_stats, render_index
 from bot.rfc.lint import (
     LintResult,
     Source,
@@ -227,8 +227,10 @@ def build_index(state: CliState) -> tuple[Path, str, str]:
     for file, shown in directory_sources(root, config["directory"]):
         docs.append(load_rfc(file, display=shown))
     index = root / config["directory"] / "README.md"
+    template = root / config["directory"] / TEMPLATE_FILE
     text = render_index(docs, types=config["types"], directory=config["directory"],
-                        stats=index_stats(docs, config))
+                        stats=index_stats(docs, config),
+                        template=TEMPLATE_FILE if template.is_file() else None)
     return index, display_path(index, root), text
 
 

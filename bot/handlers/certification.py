@@ -23,9 +23,9 @@ from typing import Any
 
 from bot.certification.bank import AnswerKey, configured_key_text, parse_answer_key
 from bot.certification.credential import (
-    Issuer,
     build_credential,
     dump_credential,
+    issuer_for,
     load_private_key,
     sign_credential,
 )
@@ -567,7 +567,7 @@ class _Context:
                           f"maintainer can issue it with `cvf cert issue`")
         key = load_private_key(pem, source=f"${self.section['signing_key_env']}")
         validity = self.section["certificate_validity"]
-        issuer = Issuer(self.section["issuer"]["id"], self.section["issuer"]["name"])
+        issuer = issuer_for(self.section, self.gh.repo)
         credential = sign_credential(build_credential(
             level, login=self.login, score=score, evidence=self.url or self._submission_ref(),
             issuer=issuer, issued=self.now, attempt=attempt,

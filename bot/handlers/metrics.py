@@ -27,6 +27,7 @@ from typing import Any
 
 import bot.handlers.routing  # registers first, so its decision is ready for ours
 from bot.config import Config
+from bot.durations import shown_time
 from bot.events import Event, router
 from bot.github.port import GitHubPort
 from bot.metrics.aggregate import agent_health_feed
@@ -197,7 +198,9 @@ def publish_alerts(port: GitHubPort, store: MetricsStore, config: Config,
     """Open/update an issue per firing alert, close those that cleared; say what was done."""
     settings = config.section("metrics")
     labels = list(settings["alerts"]["labels"])
-    stamp = now.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = shown_time(now)
+    # A dry run shows the GitHub writes and changes nothing, the store included.
+    remember = not getattr(port, "dry_run", False)
     done: dict[str, list[str]] = {"firing": [], "closed": [], "proposed": []}
     firing = {a.key for a in alerts}
     for alert in alerts:
@@ -205,7 +208,8 @@ def publish_alerts(port: GitHubPort, store: MetricsStore, config: Config,
         body = render("metrics/alert-issue.md.j2", marker=marker, alert=alert, now=stamp)
         issue = port.open_or_update_issue(marker, f"Metrics alert: {_stable_title(alert)}",
                                           body, labels)
-        store.remember_alert_issue(alert.key, issue.number)
+        if remember:
+            store.remember_alert_issue(alert.key, issue.number)
         done["firing"].append(alert.key)
     for key in sorted(set(store.alert_issues()) - firing):
         found = port.find_issue(ALERT_MARKER.format(key=_slug(key)))
@@ -213,7 +217,8 @@ def publish_alerts(port: GitHubPort, store: MetricsStore, config: Config,
             port.close_issue(found.number, render("metrics/alert-cleared.md.j2", key=key,
                                                   now=stamp))
             done["closed"].append(key)
-        store.forget_alert_issue(key)
+        if remember:
+            store.forget_alert_issue(key)
     if settings["alerts"]["propose_risk_raise"]:
         for raise_ in risk_raises(store, alerts, now):
             propose_risk_raise(port, config, raise_, now)

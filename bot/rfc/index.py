@@ -75,9 +75,16 @@ def entry(doc: RfcDocument) -> IndexEntry:
     )
 
 
+TEMPLATE_FILE = "0000-template.md"
+
+
 def render_index(docs: Sequence[RfcDocument], *, types: Sequence[str],
-                 directory: str = "rfcs", stats: Any = None) -> str:
-    """The index page; ``types`` fixes the order of the by-type groups (config order)."""
+                 directory: str = "rfcs", stats: Any = None,
+                 template: str | None = None) -> str:
+    """The index page; ``types`` fixes the order of the by-type groups (config order).
+
+    ``template`` is the RFC template's file name when the folder has one: the page links
+    only files the repository really holds, and names no project but "this project"."""
     entries = sorted((entry(d) for d in docs), key=lambda e: (e.number, e.link))
     by_status = []
     for status in STATUSES:
@@ -89,4 +96,4 @@ def render_index(docs: Sequence[RfcDocument], *, types: Sequence[str],
     by_type = [{"type": t, "rfcs": [e for e in entries if e.type == t]}
                for t in type_order if any(e.type == t for e in entries)]
     return render(TEMPLATE, rfcs=entries, by_status=by_status, by_type=by_type,
-                  directory=directory, stats=stats)
+                  directory=directory, stats=stats, template=template)

@@ -25,7 +25,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from bot.metrics.facts import KINDS, check_any
+from bot.metrics.facts import KINDS
 from bot.metrics.ingest import Parsed, parsed_chunks
 from bot.metrics.record import MAX_PROBLEMS, ExecutionMetric, RecordError
 from bot.metrics.rollup import SECTIONS, Rollup, Section, Table, encode, merge
@@ -40,6 +40,7 @@ from bot.metrics.store import (
     SqliteStore,
     _key,
     folded,
+    record_lines,
 )
 from bot.pg import apply_migrations, connect_error, redact
 
@@ -103,21 +104,8 @@ class PostgresStore:
     def add_many(self, records: Iterable[ExecutionMetric | dict[str, Any]], *,
                  default_source: str = "api") -> IngestResult:
         """Store records of any kind in one transaction; all or nothing."""
-        objs: list[dict[str, Any]] = []
-        problems: list[str] = []
-        for index, record in enumerate(records, start=1):
-            obj = record.to_json() if isinstance(record, ExecutionMetric) else record
-            problem = check_any(obj)
-            if problem:
-                problems.append(f"record {index}: {problem}")
-                if len(problems) >= MAX_PROBLEMS:
-                    break
-            else:
-                objs.append(obj)
-        if problems:
-            raise RecordError(problems)
-        lines = (json.dumps(obj, separators=(",", ":")) for obj in objs)
-        return self.ingest_lines(lines, where="record", default_source=default_source)
+        return self.ingest_lines(record_lines(records), where="record",
+                                 default_source=default_source)
 
     def ingest_lines(self, lines: Iterable[str | bytes], *, where: str = "input",
                      default_source: str = "jsonl") -> IngestResult:

@@ -192,6 +192,25 @@ def open_store(path: str | Path = DEFAULT_PATH) -> MetricsStore:
     return SqliteStore(path)
 
 
+def record_lines(records: Iterable[ExecutionMetric | dict[str, Any]]) -> list[str]:
+    """The records as JSONL lines for ``ingest_lines``, checked first so that a bad record
+    is named by its position in the caller's list (``record N``), not as a line number."""
+    objs: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for index, record in enumerate(records, start=1):
+        obj = record.to_json() if isinstance(record, ExecutionMetric) else record
+        problem = check_any(obj)
+        if problem:
+            problems.append(f"record {index}: {problem}")
+            if len(problems) >= MAX_PROBLEMS:
+                break
+        else:
+            objs.append(obj)
+    if problems:
+        raise RecordError(problems)
+    return [json.dumps(obj, separators=(",", ":")) for obj in objs]
+
+
 def folded(parsed: Parsed, agents: Any, skills: Any) -> Iterator[tuple[int, dict[Section, Table]]]:
     """A chunk's rollup entries at each resolution, minute first (``agents``/``skills``
     are the chunk's dimension ids): what every store merges into its rows."""
@@ -336,21 +355,8 @@ class SqliteStore:
                  default_source: str = "api") -> IngestResult:
         """Store records of any kind (executions as dataclasses or decoded JSON, decisions
         and approvals as decoded JSON) in one transaction; all or nothing."""
-        objs: list[dict[str, Any]] = []
-        problems: list[str] = []
-        for index, record in enumerate(records, start=1):
-            obj = record.to_json() if isinstance(record, ExecutionMetric) else record
-            problem = check_any(obj)
-            if problem:
-                problems.append(f"record {index}: {problem}")
-                if len(problems) >= MAX_PROBLEMS:
-                    break
-            else:
-                objs.append(obj)
-        if problems:
-            raise RecordError(problems)
-        lines = (json.dumps(obj, separators=(",", ":")) for obj in objs)
-        return self.ingest_lines(lines, where="record", default_source=default_source)
+        return self.ingest_lines(record_lines(records), where="record",
+                                 default_source=default_source)
 
     def ingest_lines(self, lines: Iterable[str | bytes], *, where: str = "input",
                      default_source: str = "jsonl") -> IngestResult:

@@ -52,7 +52,7 @@ WORKERS = 2
 def start_worker(env: dict[str, str], workdir: Path, n: int) -> subprocess.Popen[bytes]:
     log = open(workdir / f"worker-{n}.log", "wb")  # noqa: SIM115 (lives as long as the worker)
     return subprocess.Popen(
-        [sys.executable, "-m", "bot", "worker", "--concurrency", "4", "--no-tick",
+        [sys.executable, "-m", "bot", "worker", "--concurrency", "16", "--no-tick",
          "--heartbeat", "1", "--stalled-after", "5", "--name", f"bench-{n}"],
         cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
 
@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--drain-timeout", type=float, default=1800)
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the processes we started
 
     rng = random.Random(args.seed)
     n_rfc = int(args.requests * args.rfc_share)

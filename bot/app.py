@@ -35,6 +35,7 @@ from bot.github.delivery import RepoConfigCache, close_port, dispatch, plan
 from bot.github.factory import GitHubFactory, factory_from_config
 from bot.github.port import CallStats, GitHubError
 from bot.github.signature import verify
+from bot.health import Health
 from bot.queue.worker import DeliveryQueue
 from bot.web import register_blueprints
 
@@ -106,8 +107,15 @@ def create_app(config: Config | None = None, *, github_factory: GitHubFactory | 
     app.config["MAX_CONTENT_LENGTH"] = int(config.section("server")["max_body_bytes"])
     app.extensions["cvf"] = state
 
+    health = Health(secret_env=str(section["webhook_secret_env"]), has_secret=bool(secrets),
+                    factory=lambda: state.github_factory)
+
     @app.get("/healthz")
     def healthz() -> Response:
+        problems = health.problems()
+        if problems:
+            return _json(503, {"status": "unavailable", "problems": problems,
+                               "webhook_secret": bool(state.secrets)})
         return _json(200, {"status": "ok", "webhook_secret": bool(state.secrets)})
 
     @app.post("/webhook")

@@ -67,12 +67,26 @@ Handler = Callable[[Event, GitHubPort], None]
 Tick = Callable[[GitHubPort, Config, datetime], None]
 
 
+@dataclass(frozen=True)
+class OwnCommit:
+    """A commit the bot itself pushed to a pull request's branch (front matter...)."""
+
+    parent: str  # the head the bot's commit was made on
+    sha: str  # the bot's commit: the branch's new head
+
+
+# Puts one concern's check back on a pull request's head: ``(event, port, number,
+# own_commit)``; ``own_commit`` is set when the head is a commit the bot just made.
+CheckRefresher = Callable[[Event, GitHubPort, int, "OwnCommit | None"], None]
+
+
 class Router:
     """``(event, action)`` -> handlers, plus the periodic ticks."""
 
     def __init__(self) -> None:
         self._handlers: dict[tuple[str, str | None], list[Handler]] = defaultdict(list)
         self.ticks: list[Tick] = []
+        self._checks: list[tuple[Callable[[Config], str], CheckRefresher]] = []
 
     def register(self, event: str, *actions: str) -> Callable[[Handler], Handler]:
         """``@router.register("pull_request", "opened", "synchronize")``; no actions = all."""
@@ -88,6 +102,21 @@ class Router:
         self.ticks.append(func)
         return func
 
+    def check(self, name_of: Callable[[Config], str]) -> Callable[[CheckRefresher],
+                                                                  CheckRefresher]:
+        """Register how a concern re-evaluates the check named ``name_of(config)``: used
+        after the bot's own commits, for the Re-run button and for ``/recheck``."""
+
+        def decorate(func: CheckRefresher) -> CheckRefresher:
+            self._checks.append((name_of, func))
+            return func
+
+        return decorate
+
+    def refreshers(self, config: Config, name: str | None = None) -> list[CheckRefresher]:
+        """Every check refresher, or the one owning the check called ``name``."""
+        return [func for name_of, func in self._checks if name is None or name_of(config) == name]
+
     def handlers_for(self, event: Event) -> list[Handler]:
         found = list(self._handlers.get((event.name, None), []))
         if event.action is not None:
@@ -98,7 +127,7 @@ class Router:
 router = Router()
 
 # Concern modules whose import registers handlers on ``router``.
-HANDLER_MODULES: tuple[str, ...] = ("routing", "rfc", "metrics", "certification")
+HANDLER_MODULES: tuple[str, ...] = ("routing", "rfc", "metrics", "certification", "checks")
 
 
 def load_handlers() -> Router:

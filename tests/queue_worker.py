@@ -71,7 +71,7 @@ def make_runner(dsn: str) -> DeliveryRunner:
     def factory() -> Any:
         return lambda repo, installation=None, dry_run=False: FakeGitHub(repo)
 
-    return DeliveryRunner(store=DeliveryStore(dsn), config=parse_config(""),
+    return DeliveryRunner(store=DeliveryStore(dsn, pool_size=10), config=parse_config(""),
                           router=recording_router(dsn), factory=factory,
                           clock=lambda: datetime.now(UTC))
 

@@ -164,6 +164,15 @@ class Run:
             assert status == 200, f"step {step} still failing after redelivery"
         return self.outcome(redeliveries)
 
+    def _by_index(self, marker: str) -> str:
+        """A marker naming a person's comment by its place in the play, not its id (nor a
+        hash of a key holding it): ids count every object the simulator made, so a
+        retried write shifts them."""
+        for index, comment_id in enumerate(self.comment_ids):
+            if f":{comment_id}:" in marker:  # the rest is a hash of a key holding the id
+                return marker.split(f":{comment_id}:")[0] + f":#{index} -->"
+        return marker
+
     def outcome(self, redeliveries: int) -> Outcome:
         comments = self.repo.comments_on(self.number)
         mine = [c for c in comments if c.user == BOT]
@@ -179,7 +188,8 @@ class Run:
                            for r in self.repo.reactions_on(comment_id=cid) if r.user == BOT)
         return Outcome(ledger=ledger, labels=sorted(self.repo.labels_on(self.number)),
                        check=check, front_status=parse_rfc(text).meta.get("status"),
-                       bot_markers=sorted(c.body.splitlines()[0] for c in mine),
+                       bot_markers=sorted(self._by_index(c.body.splitlines()[0])
+                                          for c in mine),
                        reactions=reactions, redeliveries=redeliveries)
 
 

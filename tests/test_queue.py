@@ -16,6 +16,7 @@ import sys
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -229,3 +230,84 @@ def test_worker_and_deliveries_need_a_queue_dsn() -> None:
 def test_delivery_ids_are_unique_keys(store: DeliveryStore) -> None:
     store.migrate()
     assert store.add(f"d-{uuid.uuid4()}", "issues", {"repository": {"full_name": REPO}})
+
+
+def test_cvf_rfc_tick_skips_while_another_replica_ticks(pg_dsn: str, store: DeliveryStore
+                                                        ) -> None:
+    from bot.cli import CliState
+    from bot.commands.rfc_governance import run_tick
+    from bot.queue.store import TICK_LOCK
+    from tests.fake_github import FakeGitHub
+
+    store.migrate()
+    state = CliState(root=".", config_path=None)
+    state._config = parse_config("")
+    said: list[str] = []
+
+    def tick() -> int:
+        return run_tick(state, repo="octo/demo", now=datetime(2026, 3, 1, tzinfo=UTC),
+                        dry_run=False, env={"CVF_QUEUE_DSN": pg_dsn},
+                        factory=lambda repo, inst=None, dry_run=False: FakeGitHub(repo),
+                        echo=said.append)
+
+    with psycopg.connect(pg_dsn, autocommit=True) as other:  # another replica's round
+        other.execute("SELECT pg_advisory_lock(%s)", (TICK_LOCK,))
+        assert tick() == 0
+        assert said == ["tick skipped: another replica is ticking now (advisory lock)"]
+    said.clear()
+    assert tick() == 0 and said[-1].startswith("tick at 2026-03-01T00:00:00Z")
+
+
+def test_two_cvf_serve_replicas_on_one_queue_tick_once_per_interval(
+        pg_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import flask
+
+    from bot.cli import CliState
+    from bot.commands import github as commands
+    from bot.events import Router
+    from tests.fake_github import FakeGitHub
+
+    ran: list[str] = []
+    router = Router()
+
+    @router.tick
+    def tick(github: Any, config: Any, now: datetime) -> None:
+        ran.append(github.repo)
+
+    monkeypatch.setenv("CVF_WEBHOOK_SECRET", "s")
+    monkeypatch.setenv("CVF_QUEUE_DSN", pg_dsn)
+    monkeypatch.setattr("bot.app.load_handlers", lambda: router)
+    monkeypatch.setattr("bot.app.factory_from_config", lambda config, env: (
+        lambda repo, inst=None, dry_run=False: FakeGitHub(repo)))
+    monkeypatch.setattr(flask.Flask, "run", lambda self, host, port, threaded: None)
+    for _ in range(2):  # two replicas, both with their ticker thread
+        state = CliState(root=".", config_path=None)
+        state._config = parse_config("server:\n  tick_interval: 1h\n")
+        commands.serve_app(state, host="127.0.0.1", port=9, ticker=True, repos=("octo/demo",))
+    threading.Event().wait(1.5)
+    assert ran == ["octo/demo"]
+
+
+def test_a_second_run_on_the_same_issue_waits_for_a_run_taken_for_dead_to_finish(
+        replicas: list[LocalServer], store: DeliveryStore, pg_dsn: str) -> None:
+    """A worker slow to send its heartbeat is taken for dead and its delivery started
+    again: the subject's advisory lock (still held by the slow run) makes the new run
+    wait, so two runs never touch one issue at once."""
+    from bot.queue.store import SUBJECT_LOCKS
+
+    worker = ThreadWorker(pg_dsn)
+    try:
+        with psycopg.connect(pg_dsn, autocommit=True) as slow_run:
+            slow_run.execute("SELECT pg_advisory_lock(%s, hashtext(%s))",
+                             (SUBJECT_LOCKS, f"{REPO}#21"))
+            send(replicas[0], 21, "sleep 0", "d-waits")
+            assert wait_until(lambda: store.get("d-waits").status == "running",  # type: ignore[union-attr]
+                              timeout=30)
+            import time
+            time.sleep(1.0)
+            assert ("d-waits", f"{REPO}#21", "start") not in effects(pg_dsn)
+        assert wait_until(lambda: store.counts()["done"] == 1, timeout=30)
+    finally:
+        worker.close()

@@ -38,6 +38,9 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
               "Preview which agent runs a skill and what must happen first (R0–R3)."),
     "serve": (("github",),
               "Run the webhook app with Flask's development server (production: gunicorn)."),
+    "tick": (("github",),
+             "Run every periodic job once: RFC periods and reminders, reaction votes, "
+             "metrics collection and alerts."),
     "worker": (("queue",),
                "Run queued webhook deliveries (scale-out mode) until SIGINT/SIGTERM."),
 }

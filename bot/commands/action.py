@@ -465,6 +465,8 @@ def run_tick(run: Run) -> None:
 
     now = run.clock()
     port = run.port(dry_run=run.inputs.dry_run)
+    if run.inputs.persist:
+        _restore_store(run, port, now)
     rfc_report = tick_repository(port, run.config, now)
     moved: list[dict[str, Any]] = []
     for result in rfc_report.synced:
@@ -482,6 +484,8 @@ def run_tick(run: Run) -> None:
             if isinstance(exc, PermissionDenied):
                 continue  # reported once, below
             failed.append(f"{tick.__module__}: {exc}")
+    if run.inputs.persist and not run.inputs.dry_run:
+        _save_store(run, port)
     for message in failed:
         run.report.add("error", message, title="CVF tick")
         run.report.broken = True
@@ -499,6 +503,31 @@ def run_tick(run: Run) -> None:
                           f"{port.stats.writes} write(s)"
                           + (" (dry run: nothing was written)." if run.inputs.dry_run else "."))
     _permission_findings(run)
+
+
+def _restore_store(run: Run, port: GitHubPort, now: datetime) -> None:
+    """A runner starts empty: the metrics store (records and open alert issues) comes
+    from the data branch, so alerts see the history and a cleared alert's issue closes."""
+    from bot.handlers.metrics import store_for, sync_pull
+
+    store = store_for(run.config)
+    try:
+        result = sync_pull(port, store, run.config, now)
+    finally:
+        store.close()
+    run.report.details["restored"] = result.added
+
+
+def _save_store(run: Run, port: GitHubPort) -> None:
+    from bot.handlers.metrics import push_alert_memory, store_for, sync_push
+
+    store = store_for(run.config)
+    try:
+        written = sync_push(port, store, run.config)
+        push_alert_memory(port, store, run.config)
+    finally:
+        store.close()
+    run.report.details["saved"] = sum(written.values())
 
 
 def run_certify(run: Run) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +170,34 @@ def register(cli: click.Group) -> None:
             raise InputError(str(exc)) from None
         raise SystemExit(code)
 
+    @cli.command("tick")
+    @click.option("--repo", "repos", multiple=True, metavar="OWNER/NAME",
+                  help="Repository to tick (repeatable; default $GITHUB_REPOSITORY). A GitHub "
+                       "App ticks every repository it is installed on.")
+    @click.option("--now", "moment", metavar="TIME",
+                  help="Act as if it were this UTC time, e.g. 2026-12-01T09:00:00Z.")
+    @click.option("--dry-run", is_flag=True, help="Read from GitHub but write nothing.")
+    @pass_state
+    def tick(state: CliState, repos: tuple[str, ...], moment: str | None,
+             dry_run: bool) -> None:
+        """Run every periodic job once: RFC periods and reminders, reaction votes,
+        metrics collection and alerts.
+
+        \b
+        What a scheduler runs beside gunicorn (cron: */5 * * * * cvf tick --repo o/n);
+        `cvf serve` runs the same round every server.tick_interval by itself.
+        """
+        now = utcnow()
+        if moment:
+            try:
+                now = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+            except ValueError:
+                raise InputError(f"--now: expected a UTC time like 2026-12-01T09:00:00Z, "
+                                 f"got '{moment}'") from None
+            now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+        raise SystemExit(tick_all(state, repos=repos, now=now, dry_run=dry_run,
+                                  env=os.environ))
+
     @cli.command("serve")
     @click.option("--host", default="127.0.0.1", show_default=True)
     @click.option("--port", default=8000, show_default=True, type=int)
@@ -181,6 +209,51 @@ def register(cli: click.Group) -> None:
               repos: tuple[str, ...]) -> None:
         """Run the webhook app with Flask's development server (production: gunicorn)."""
         serve_app(state, host=host, port=port, ticker=not no_ticker, repos=repos)
+
+
+def tick_all(state: CliState, *, repos: tuple[str, ...], now: datetime, dry_run: bool,
+             env: Mapping[str, str], factory: GitHubFactory | None = None,
+             echo: Callable[[str], None] = click.echo) -> int:
+    """One round of every registered tick over each repository (every installation's in
+    App mode); the same round `cvf serve` runs every server.tick_interval. Exit 1 when a
+    tick failed (each failure is one JSON line on stderr)."""
+    from bot.github.delivery import RepoConfigCache, close_port
+    from bot.github.factory import factory_from_config
+    from bot.github.port import GitHubPort
+    from bot.github.ticker import run_ticks
+
+    base = factory or factory_from_config(state.config, env)
+    wanted = repos or ((env["GITHUB_REPOSITORY"],) if env.get("GITHUB_REPOSITORY") else ())
+    targets = base.repositories(wanted) if hasattr(base, "repositories") \
+        else [(r, None) for r in wanted]
+    if not targets:
+        raise InputError("no repository to tick",
+                         hint="pass --repo OWNER/NAME (or set GITHUB_REPOSITORY); a GitHub "
+                              "App ticks every repository it is installed on")
+    opened: list[GitHubPort] = []
+
+    def make(repo: str, installation_id: int | None = None, **_: object) -> GitHubPort:
+        port = base(repo, installation_id, dry_run=dry_run)
+        opened.append(port)
+        return port
+
+    try:
+        failures = run_ticks(load_handlers(), make, targets, RepoConfigCache(state.config), now)
+    finally:
+        for port in opened:
+            close_port(port)
+    requests = sum(p.stats.requests for p in opened)
+    writes = sum(p.stats.writes for p in opened)
+    echo(f"tick at {now:%Y-%m-%dT%H:%M:%SZ}: {len(targets)} repositor"
+         f"{'y' if len(targets) == 1 else 'ies'}, {failures} failed tick(s); {requests} API "
+         f"call(s), {writes} write(s)" + (" (dry run: nothing was written)" if dry_run else ""))
+    if dry_run:
+        from bot.github.dryrun import format_writes
+
+        for port in opened:
+            if port.stats.write_log:
+                echo(format_writes(port.stats.write_log))
+    return 1 if failures else 0
 
 
 def serve_app(state: CliState, *, host: str, port: int, ticker: bool, repos: tuple[str, ...],
@@ -202,6 +275,15 @@ def serve_app(state: CliState, *, host: str, port: int, ticker: bool, repos: tup
                 else [(r, None) for r in repos]
             run_ticks(cvf.router, factory, targets, configs, clock())
 
-        Ticker(interval, round_).start()
+        dsn = os.environ.get(str(config.section("server")["queue_dsn_env"]), "")
+        if dsn:  # scale-out: the round runs on one replica at a time, once per interval
+            from bot.queue.store import DeliveryStore
+            from bot.queue.worker import guarded_tick
+
+            store = DeliveryStore(dsn, pool_size=1)
+            store.migrate()
+            Ticker(interval, lambda: guarded_tick(store, round_, interval)).start()
+        else:
+            Ticker(interval, round_).start()
         click.echo(f"ticker: every {interval:.0f}s", err=True)
     app.run(host=host, port=port, threaded=True)

@@ -306,7 +306,7 @@ def run_sync(state: CliState, direction: str, *, repo: str | None, dry_run: bool
              store_path: str | None, now: datetime, env: Mapping[str, str],
              factory: Callable[..., GitHubPort] | None = None,
              echo: Callable[[str], Any] = click.echo) -> None:
-    from bot.handlers.metrics import sync_pull, sync_push
+    from bot.handlers.metrics import push_alert_memory, sync_pull, sync_push
 
     gh = _port(state, repo, dry_run, env, factory)
     store = _store(state, store_path)
@@ -316,6 +316,8 @@ def run_sync(state: CliState, direction: str, *, repo: str | None, dry_run: bool
             echo(f"restored {result.added} record(s) ({result.duplicates} already stored)")
         else:
             written = sync_push(gh, store, state.config, remember=not dry_run)
+            if not dry_run:
+                push_alert_memory(gh, store, state.config)
             total = sum(written.values())
             echo(f"{'would push' if dry_run else 'pushed'} {total} record(s) to "
                  f"{len(written)} file(s) on "

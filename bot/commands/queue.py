@@ -74,7 +74,7 @@ def register(cli: click.Group) -> None:
                 factories.append(factory_from_config(config, os.environ))
             return factories[0]
 
-        runner = DeliveryRunner(store=DeliveryStore(dsn, pool_size=concurrency + 2),
+        runner = DeliveryRunner(store=DeliveryStore(dsn, pool_size=2 * concurrency + 2),
                                 config=config, router=router,
                                 factory=factory,  # type: ignore[arg-type]
                                 clock=utcnow)

@@ -39,8 +39,23 @@ def run_tick(state: CliState, *, repo: str | None, now: datetime, dry_run: bool,
 
         factory = factory_from_config(state.config, env)
     gh = factory(target, None, dry_run=dry_run)
+    dsn = env.get(str(state.config.section("server")["queue_dsn_env"]), "")
     try:
-        report = tick_repository(gh, state.config, now)
+        if dsn:  # scale-out: one replica ticks at a time, wherever cron runs this
+            from bot.queue.store import DeliveryStore
+
+            store = DeliveryStore(dsn, pool_size=1)
+            try:
+                store.migrate()
+                with store.tick_turn(f"rfc-tick:{target}", 0) as mine:
+                    if not mine:
+                        echo("tick skipped: another replica is ticking now (advisory lock)")
+                        return 0
+                    report = tick_repository(gh, state.config, now)
+            finally:
+                store.close()
+        else:
+            report = tick_repository(gh, state.config, now)
     except GitHubError as exc:
         raise InputError(str(exc)) from None
     moved = 0

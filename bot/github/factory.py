@@ -16,7 +16,7 @@ from bot.durations import parse_duration
 from bot.github.adapter import SECONDS_BETWEEN_WRITES, PyGithubAdapter
 from bot.github.auth import AppCredentials, Clock, Credentials, api_url, credentials_from_env
 from bot.github.conditional import EtagCaches
-from bot.github.port import CallStats, GitHubPort
+from bot.github.port import CallStats, GitHubError, GitHubPort
 from bot.github.retry import Sleeper
 
 
@@ -60,6 +60,34 @@ class AdapterFactory:
                                seconds_between_writes=self.seconds_between_writes,
                                etags=self.etags.for_installation(
                                    "token" if installation_id is None else installation_id))
+
+    def probe(self, timeout: float = 5.0) -> None:
+        """One cheap authenticated call (``GET /rate_limit``, or the App's installations):
+        raises ``GitHubError`` saying why GitHub cannot be used (for ``/healthz``)."""
+        import requests
+        from github import GithubException
+
+        try:
+            if isinstance(self.credentials, AppCredentials):
+                self.credentials.installations()
+                return
+            token = self.credentials.token_for(None, "", CallStats())
+            answer = requests.get(f"{self.api_url.rstrip('/')}/rate_limit", timeout=timeout,
+                                  headers={"Authorization": f"Bearer {token}",
+                                           "Accept": "application/vnd.github+json"})
+        except GithubException as exc:
+            raise GitHubError(f"GitHub refused the App's credentials at {self.api_url} "
+                              f"({exc.status}); check the app id and private key",
+                              status=exc.status) from None
+        except requests.RequestException as exc:
+            raise GitHubError(f"cannot reach {self.api_url} ({type(exc).__name__}); check "
+                              f"the network and GITHUB_API_URL / github.api_url") from None
+        if answer.status_code == 401:
+            raise GitHubError(f"GitHub rejected the token at {self.api_url} (401); set a "
+                              f"valid token", status=401)
+        if answer.status_code >= 400:
+            raise GitHubError(f"GitHub answered {answer.status_code} at {self.api_url}",
+                              status=answer.status_code)
 
     def repositories(self, fallback: tuple[str, ...] = ()) -> list[tuple[str, int | None]]:
         """The repositories the ticker visits: every installation's in App mode."""

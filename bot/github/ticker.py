@@ -7,6 +7,7 @@ repository's config; a failure is logged and the next repository still runs.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -28,17 +29,27 @@ def run_ticks(router: Router, factory: GitHubFactory, repos: list[tuple[str, int
         try:
             github = factory(repo, installation)
             config: Config = configs.get(github, {})
-        except Exception:
-            log.exception("tick: cannot prepare %s", repo)
+        except Exception as exc:
+            log_failure(repo=repo, tick="prepare", exc=exc, now=now)
             failures += 1
             continue
         for tick in router.ticks:
             try:
                 tick(github, config, now)
-            except Exception:
-                log.exception("tick %s failed for %s", handler_name(tick), repo)
+            except Exception as exc:
+                log_failure(repo=repo, tick=handler_name(tick), exc=exc, now=now)
                 failures += 1
     return failures
+
+
+def log_failure(*, repo: str, tick: str, exc: BaseException, now: datetime | None) -> None:
+    """One JSON line per failed tick (what a log pipeline can count and alert on), never a
+    traceback: the error's type and message say what failed and where."""
+    line = {"ticker": "failed", "repo": repo, "tick": tick, "error_type": type(exc).__name__,
+            "error": str(exc)[:500]}
+    if now is not None:
+        line["at"] = now.isoformat()
+    log.error(json.dumps(line))
 
 
 class Ticker(threading.Thread):
@@ -58,8 +69,8 @@ class Ticker(threading.Thread):
         while not self._stop_event.is_set():
             try:
                 self._round()
-            except Exception:
-                log.exception("ticker round failed")
+            except Exception as exc:
+                log_failure(repo="*", tick="round", exc=exc, now=None)
             self._stop_event.wait(self.interval)
 
     def stop(self) -> None:

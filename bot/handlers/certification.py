@@ -47,7 +47,7 @@ from bot.certification.scenario import grade_scenario, plan_from_submission
 from bot.config import Config
 from bot.durations import parse_duration
 from bot.errors import CvfError
-from bot.events import Event, router, utcnow
+from bot.events import Event, OwnCommit, router, utcnow
 from bot.github.port import CheckRunOutput, GitHubPort
 from bot.markdown import Md, code, command_lines, md, mention
 from bot.replies import did_you_mean, reply_body
@@ -167,6 +167,18 @@ def on_pull_request(event: Event, gh: GitHubPort) -> None:
                    url=pull.html_url)
     for changed in files:
         ctx.guard(lambda changed=changed: ctx.submit_file(changed.filename, pull.head_sha))
+
+
+@router.check(lambda config: CHECK_NAME)
+def refresh_flag(event: Event, gh: GitHubPort, number: int,
+                 own_commit: OwnCommit | None) -> None:
+    """Flag again, on the current head, a pull request changing bot-managed records."""
+    section = event.config.section("certification")
+    guarded = [f.filename for f in gh.list_pull_files(number)
+               if f.status != "removed" and _bot_managed(f.filename, section)]
+    if guarded:
+        head = own_commit.sha if own_commit is not None else gh.get_pull(number).head_sha
+        _flag_bot_managed(gh, head, guarded)
 
 
 def _bot_managed(path: str, section: dict[str, Any]) -> bool:

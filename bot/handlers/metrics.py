@@ -173,14 +173,22 @@ def collect(port: GitHubPort, store: MetricsStore, config: Config, *, since: dat
 
 
 # -- alerts -------------------------------------------------------------------------
+COLLECTED_UNTIL = "tick.collected_until"
+
+
 @router.tick
 def metrics_tick(port: GitHubPort, config: Config, now: datetime) -> None:
+    """Collect what GitHub recorded since the last tick (workflow runs, reviews of the
+    labelled pull requests), then open, update and close the alert issues."""
     settings = config.section("metrics")
-    if not settings["alerts"]["enabled"]:
-        return
     store = store_for(config)
     try:
-        publish_alerts(port, store, config, evaluate(store, settings, now), now)
+        last = store.get_meta(COLLECTED_UNTIL)
+        since = datetime.fromisoformat(last) if last else now - timedelta(days=1)
+        collect(port, store, config, since=min(since, now))
+        store.set_meta(COLLECTED_UNTIL, now.isoformat())
+        if settings["alerts"]["enabled"]:
+            publish_alerts(port, store, config, evaluate(store, settings, now), now)
     finally:
         store.close()
 
@@ -260,7 +268,41 @@ def sync_pull(port: GitHubPort, store: MetricsStore, config: Config,
             continue
         result = store.ingest_lines(found.text.splitlines(), where=f"{cfg['branch']}:{path}")
         added, duplicates = added + result.added, duplicates + result.duplicates
+    found = port.get_file(_alerts_path(config), ref=cfg["branch"])
+    for key, number in (_alert_memory(found.text) if found is not None else {}).items():
+        if key not in store.alert_issues():
+            store.remember_alert_issue(key, number)
     return IngestResult(added=added, duplicates=duplicates)
+
+
+def _alerts_path(config: Config) -> str:
+    """The open alert issues, kept beside the records so a fresh runner can close them."""
+    return f"{config.section('metrics')['persistence']['directory']}/alert-issues.json"
+
+
+def _alert_memory(text: str) -> dict[str, int]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): int(v) for k, v in data.items() if isinstance(v, int)}
+
+
+def push_alert_memory(port: GitHubPort, store: MetricsStore, config: Config) -> None:
+    """Write the open alert issues to the data branch when they changed."""
+    wanted = json.dumps(dict(sorted(store.alert_issues().items())), indent=1) + "\n"
+
+    def change(current: str | None) -> str | None:
+        if current is not None and _alert_memory(current) == store.alert_issues():
+            return None
+        if current is None and not store.alert_issues():
+            return None
+        return wanted
+
+    port.update_file(_alerts_path(config), config.section("metrics")["persistence"]["branch"],
+                     change, "metrics: open alert issues")
 
 
 def sync_push(port: GitHubPort, store: MetricsStore, config: Config, *,

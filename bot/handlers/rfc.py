@@ -19,7 +19,7 @@ from typing import Any
 from bot.config import Config
 from bot.durations import parse_duration, shown_time
 from bot.errors import CvfError
-from bot.events import Event, router
+from bot.events import Event, OwnCommit, router
 from bot.github.port import (
     CheckRunOutput,
     Comment,
@@ -427,7 +427,7 @@ def _sync_once(gh: GitHubPort, config: Config, number: int, *, now: datetime,
     current = tally_until(machine.period_ends)
 
     # 1. Answer the people first, so a crash after this point only repeats idempotent writes.
-    _answer(gh, config, snap, outcome.new_entries, machine, trigger, permissions)
+    _answer(gh, config, snap, outcome.new_entries, machine, trigger, permissions, ledger)
     _clock_comments(gh, config, snap, outcome.new_entries, machine, current, now, permissions)
 
     # 2. The projections: status comment, labels, check run, front matter.
@@ -447,9 +447,11 @@ def _sync_once(gh: GitHubPort, config: Config, number: int, *, now: datetime,
     _labels(gh, config, pull, state)
     commit = _front_matter(gh, config, pull, snap, machine, ledger)
     if commit and pull.state == "open":
-        # The bot's commit is the branch's new head; a required check must be on it (a push
-        # made with an Action's token starts no new workflow run).
+        # The bot's commit is the branch's new head; every required check must be on it (a
+        # push made with an Action's token starts no new workflow run, and the bot's own
+        # synchronize event is ignored).
         _check(gh, replace(pull, head_sha=commit), snap, state)
+        _after_own_commit(gh, config, number, now, OwnCommit(parent=pull.head_sha, sha=commit))
     elif refresh_check or any(e.from_state != e.to_state for e in outcome.new_entries):
         # Check runs cannot be read through the port; write only when something moved, so
         # a redelivered comment event writes nothing at all.
@@ -461,6 +463,31 @@ def _sync_once(gh: GitHubPort, config: Config, number: int, *, now: datetime,
     if gh.stats.writes == writes_before:
         return True
     return _settled(gh, config, number, snap, body)
+
+
+def _after_own_commit(gh: GitHubPort, config: Config, number: int, now: datetime,
+                      own: OwnCommit) -> None:
+    """The other concerns put their checks on the bot's commit (the RFC check is there)."""
+    event = Event(name="own_commit", payload={"repository": {"full_name": gh.repo}},
+                  config=config, now=now)
+    for refresh in router.refreshers(config):
+        if refresh is refresh_rfc_check:
+            continue
+        try:
+            refresh(event, gh, number, own)
+        except GitHubError as exc:
+            # A redelivery would find the front matter written and commit nothing, so this
+            # is the one chance to put the check on the bot's commit: try once more (it
+            # re-reads what the failed attempt may have written), then fail loudly.
+            log.warning("putting a check on %s of #%s failed, trying again: %s",
+                        own.sha[:7], number, exc)
+            refresh(event, gh, number, own)
+
+
+@router.check(lambda config: CHECK_NAME)
+def refresh_rfc_check(event: Event, gh: GitHubPort, number: int,
+                      own_commit: OwnCommit | None) -> None:
+    sync(gh, event.config, number, now=event.now, refresh_check=True)
 
 
 def _settled(gh: GitHubPort, config: Config, number: int, snap: Snapshot, body: str) -> bool:
@@ -536,7 +563,7 @@ def _not_understood(command: Command, permissions: dict[str, frozenset[str]]
 
 def _answer(gh: GitHubPort, config: Config, snap: Snapshot, new: list[Entry],
             machine: Machine, trigger: int | None,
-            permissions: dict[str, frozenset[str]]) -> None:
+            permissions: dict[str, frozenset[str]], ledger: Ledger | None = None) -> None:
     by_comment = {c.id: c for c in snap.comments}
     for entry in new:
         comment = by_comment.get(entry.comment_id)
@@ -568,7 +595,16 @@ def _answer(gh: GitHubPort, config: Config, snap: Snapshot, new: list[Entry],
                 _respond(gh, snap, _marker("reply", comment.id, key), comment, command.line,
                          reason, instead=hint, more=more)
             elif comment.id == trigger:
-                _answer_trigger(gh, config, snap, comment, command, machine, permissions)
+                # A late or redelivered event is judged by the state when the comment was
+                # written, not by what happened since.
+                then = _state_at(ledger, comment.updated_at) if ledger is not None else machine
+                _answer_trigger(gh, config, snap, comment, command, then, permissions)
+
+
+def _state_at(ledger: Ledger, at: datetime) -> Machine:
+    """The RFC's state as the recorded history stood at ``at``."""
+    machine, _ = fold(Ledger(entries=[e for e in ledger.entries if e.when <= at]))
+    return machine
 
 
 def _line_of(comment: Comment, entry: Entry) -> str:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.config import Config
 from bot.errors import CvfError
-from bot.events import Event, router
+from bot.events import Event, OwnCommit, router
 from bot.github.port import (
     ChangedFile,
     CheckRunOutput,
@@ -191,6 +191,23 @@ def on_comment(event: Event, port: GitHubPort) -> None:
     _approve_risk(ctx, comment, (match.group("reason") or "").strip())
 
 
+@router.check(lambda config: str(config.section("routing").get("check_name", "cvf/routing")))
+def refresh_gate(event: Event, port: GitHubPort, number: int,
+                 own_commit: OwnCommit | None) -> None:
+    """Put the gate on the pull request's head again. After the bot's own commit, the
+    gate goes on that commit and the commit is remembered, so approvals of its parent
+    still count (``approvals_survive_push: false`` is about people's pushes)."""
+    ctx = _context(event, port, number)
+    comments = port.list_issue_comments(number)
+    state = _read_state(ctx, comments)
+    pull = port.get_pull(number)
+    if own_commit is not None:
+        state.own_commits[own_commit.sha] = own_commit.parent
+        if pull.head_sha != own_commit.sha:  # GitHub may not show the new head yet
+            pull = replace(pull, head_sha=own_commit.sha)
+    _evaluate_and_publish(ctx, state=state, comments=comments, pull=pull)
+
+
 # -- flows ----------------------------------------------------------------------------
 def _context(event: Event, port: GitHubPort, number: int) -> _Context:
     config = event.config
@@ -313,7 +330,8 @@ def _evaluate(ctx: _Context, pull: Any, state: GateState,
         ctx.reviews = tuple(ctx.port.list_reviews(ctx.number))
     facts = PullFacts(number=pull.number, author=pull.author, head_sha=pull.head_sha,
                       paths=tuple(_paths(ctx.files)), labels=tuple(pull.labels),
-                      reviews=ctx.reviews, created_at=pull.created_at, url=pull.html_url)
+                      reviews=ctx.reviews, created_at=pull.created_at, url=pull.html_url,
+                      same_as_head=state.same_as(pull.head_sha))
     return evaluate_pull(ctx.policy, facts, state, is_member=membership,
                          holds_level=_holds_level(ctx))
 

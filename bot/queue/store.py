@@ -51,6 +51,7 @@ STATUSES = ("queued", "running", "retrying", "done", "dead")
 # the schema lock).
 TICK_LOCK = 0x43564602
 MAINTENANCE_LOCK = 0x43564603
+SUBJECT_LOCKS = 0x4356  # first key of the two-key locks, one per pull request or issue
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,25 @@ class DeliveryStore:
                 (job_id, delivery_id)).fetchone()
         return _delivery(row, with_payload=True) if row else None
 
+    @contextlib.contextmanager
+    def subject_lock(self, key: str, wait: float = 300.0) -> Iterator[None]:
+        """Hold the session advisory lock of one pull request or issue while its delivery
+        runs. procrastinate's job lock already orders the jobs; this one also holds when a
+        worker merely slow to send its heartbeat is taken for dead and its delivery is
+        started again elsewhere: the second run waits for the first (at most ``wait``
+        seconds, then it fails and is retried). A dead worker's lock dies with its
+        connection."""
+        with self.connection() as conn:
+            conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{int(wait * 1000)}ms",))
+            try:
+                conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (SUBJECT_LOCKS, key))
+            finally:
+                conn.execute("SELECT set_config('lock_timeout', '0', false)")
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (SUBJECT_LOCKS, key))
+
     def finish(self, delivery_id: str, status: str, error: str | None = None) -> None:
         with self.connection() as conn:
             conn.execute(
@@ -241,7 +261,8 @@ class DeliveryStore:
 
         A session advisory lock makes the round exclusive (released by PostgreSQL if the
         holder dies); ``cvf_ticks`` records when it last ran, so replicas whose timers
-        fire a little apart do not each run a round in the same interval.
+        fire a little apart do not each run a round in the same interval (``interval``
+        0: only the lock, for a round someone asked for by hand).
         """
         with self.connection() as conn:
             got = conn.execute("SELECT pg_try_advisory_lock(%s)", (TICK_LOCK,)).fetchone()
@@ -253,7 +274,7 @@ class DeliveryStore:
                     "SELECT NOT EXISTS (SELECT 1 FROM cvf_ticks WHERE name = %s AND "
                     "last_run > now() - make_interval(secs => %s))",
                     (name, interval * 0.9)).fetchone()
-                due = bool(row and row[0])
+                due = bool(row and row[0]) or interval <= 0
                 if due:
                     conn.execute("INSERT INTO cvf_ticks (name, last_run) VALUES (%s, now()) "
                                  "ON CONFLICT (name) DO UPDATE SET last_run = now()", (name,))

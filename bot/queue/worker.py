@@ -183,12 +183,13 @@ class DeliveryRunner:
                       delivery_id=delivery.id, now=self.clock())
         error: str
         try:
-            github = self.factory()(event.repo, event.installation_id)
-            try:
-                event.config = self.configs.get(github, payload)
-                outcome = dispatch(event, github, self.router)
-            finally:
-                close_port(github)
+            with self.store.subject_lock(lock_key(delivery.repo, delivery.number)):
+                github = self.factory()(event.repo, event.installation_id)
+                try:
+                    event.config = self.configs.get(github, payload)
+                    outcome = dispatch(event, github, self.router)
+                finally:
+                    close_port(github)
         except ConfigError as exc:  # the repository's config: a retry cannot fix it
             problems = " | ".join(exc.problems)
             self._log(delivery_id, "dead", attempt=delivery.attempts, error=problems)
@@ -308,6 +309,14 @@ def run_worker(dsn: str, runner: DeliveryRunner, settings: WorkerSettings,
     app = worker_app(dsn, runner, settings)
 
     async def main() -> None:
+        # procrastinate runs synchronous tasks on the loop's default executor, which holds
+        # only min(32, cores + 4) threads: size it for the concurrency asked for (handlers
+        # mostly wait on GitHub), plus the maintenance round and the tick.
+        from concurrent.futures import ThreadPoolExecutor
+
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=settings.concurrency + 4,
+                               thread_name_prefix="cvf-delivery"))
         async with app.open_async():
             work = asyncio.create_task(app.run_worker_async(
                 queues=[QUEUE], concurrency=settings.concurrency, name=settings.name,

@@ -19,6 +19,7 @@ from bot.metrics.facts import approval_record, decision_record
 from bot.routing.model import RiskLevel, RoutingDecision, RoutingRequest, RoutingResult, Skill
 from bot.routing.policy import RoutingPolicy
 
+MAX_OWN_COMMITS = 20
 IsMember = Callable[[str, str], bool]  # (role, login) -> bool
 HoldsLevel = Callable[[str, RiskLevel], bool]  # (login, risk level) -> certified enough?
 
@@ -48,10 +49,15 @@ class GateState:
 
     lowered_by: dict[str, str] = field(default_factory=dict)  # label (lower) -> login
     risk_approvals: list[RiskApproval] = field(default_factory=list)
+    # Commits the bot pushed itself (front matter): sha -> the head it was made on. An
+    # approval of the parent still holds on the bot's commit; people's pushes are not here.
+    own_commits: dict[str, str] = field(default_factory=dict)
 
     def encode(self) -> str:
-        data = {"lowered_by": self.lowered_by,
-                "risk_approvals": [asdict(a) for a in self.risk_approvals]}
+        data: dict[str, Any] = {"lowered_by": self.lowered_by,
+                                "risk_approvals": [asdict(a) for a in self.risk_approvals]}
+        if self.own_commits:
+            data["own_commits"] = dict(list(self.own_commits.items())[-MAX_OWN_COMMITS:])
         raw = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
         return base64.urlsafe_b64encode(raw).decode()
 
@@ -64,9 +70,17 @@ class GateState:
             approvals = [RiskApproval(by=str(a["by"]), sha=str(a["sha"]),
                                       reason=str(a.get("reason", "")), at=str(a.get("at", "")))
                          for a in data.get("risk_approvals", [])]
+            own = {str(k): str(v) for k, v in dict(data.get("own_commits", {})).items()}
         except (ValueError, TypeError, KeyError, AttributeError):
             return cls()
-        return cls(lowered_by=lowered, risk_approvals=approvals)
+        return cls(lowered_by=lowered, risk_approvals=approvals, own_commits=own)
+
+    def same_as(self, head: str) -> tuple[str, ...]:
+        """``head`` and the commits it stands for: its parents through the bot's own commits."""
+        shas = [head]
+        while shas[-1] in self.own_commits and len(shas) <= len(self.own_commits):
+            shas.append(self.own_commits[shas[-1]])
+        return tuple(shas)
 
     def record_risk_approval(self, approval: RiskApproval) -> bool:
         """Add unless the same person already approved this commit (a redelivery)."""
@@ -87,6 +101,11 @@ class PullFacts:
     reviews: tuple[Review, ...] = ()
     created_at: datetime | None = None
     url: str = ""
+    # The head and the commits it stands for (the bot's own commits on top of them).
+    same_as_head: tuple[str, ...] = ()
+
+    def is_head(self, sha: str) -> bool:
+        return sha == self.head_sha or sha in self.same_as_head
 
 
 @dataclass(frozen=True)
@@ -206,7 +225,7 @@ def evaluate_pull(policy: RoutingPolicy, facts: PullFacts, state: GateState, *,
     rejections = _rejections(policy, facts, roles, is_member)
     if risk == RiskLevel.R3:
         for approval in state.risk_approvals:
-            fresh = approval.sha == facts.head_sha or policy.approvals_survive_push
+            fresh = facts.is_head(approval.sha) or policy.approvals_survive_push
             if not is_member(roles[0], approval.by):
                 not_counted.append(f"{approval.by} (no longer in {roles[0]})")
             elif not holds_level(approval.by, RiskLevel.R3):
@@ -275,7 +294,7 @@ def _rejections(policy: RoutingPolicy, facts: PullFacts, roles: list[str],
     for login, review in sorted(_latest_reviews(facts.reviews).items()):
         if review.state != "CHANGES_REQUESTED" or login == facts.author.lower():
             continue
-        if review.commit_id != facts.head_sha and not policy.approvals_survive_push:
+        if not facts.is_head(review.commit_id) and not policy.approvals_survive_push:
             continue
         out.extend(Approver(review.author, role, review.submitted_at)
                    for role in roles if is_member(role, review.author))
@@ -306,7 +325,7 @@ def _review_approvals(policy: RoutingPolicy, facts: PullFacts, roles: list[str],
         if not holds_level(name, RiskLevel.R2):
             not_counted.append(f"{name} (lacks the certification level for R2)")
             continue
-        if review.commit_id != facts.head_sha and not policy.approvals_survive_push:
+        if not facts.is_head(review.commit_id) and not policy.approvals_survive_push:
             stale.append(name)
             continue
         approvers.extend(Approver(name, role, review.submitted_at) for role in member_of)

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, Response, request
 
@@ -32,6 +33,8 @@ from bot.durations import parse_duration
 from bot.errors import CvfError
 from bot.events import utcnow
 from bot.metrics.record import RecordError
+from bot.templating import render
+from bot.web import session
 
 STREAM_LIFETIME = 300.0  # seconds before the server ends a stream (clients reconnect)
 ALERT_INTERVAL = 15.0  # alerts read every rollup table, so check them less often than records
@@ -57,6 +60,9 @@ def create_blueprint(config: Config, state: Any = None) -> Blueprint:
                                         "token and send it as `Authorization: Bearer <token>`"})
         header = request.headers.get("Authorization", "")
         given = header[7:].strip() if header[:7].lower() == "bearer " else ""
+        if not write and not given and session.is_valid(
+                request.cookies.get(session.COOKIE, ""), expected, time.time()):
+            return None  # a browser signed in at /login (reads only)
         if not given or not hmac.compare_digest(given.encode(), expected.encode()):
             response = _json(401, {"error": "missing or wrong bearer token"})
             response.headers["WWW-Authenticate"] = 'Bearer realm="cvf-metrics"'
@@ -96,6 +102,11 @@ def create_blueprint(config: Config, state: Any = None) -> Blueprint:
     @blueprint.get("/dashboard")
     def get_dashboard() -> Response:
         denied = refuse(write=False)
+        if denied and _wants_html():
+            if denied.status_code == 401:  # a browser: sign in first, then come back
+                target = request.full_path.rstrip("?")
+                return _see_other(f"/login?next={quote(target, safe='/')}")
+            return login_page(status=denied.status_code)
         if denied:
             return denied
         try:
@@ -106,6 +117,41 @@ def create_blueprint(config: Config, state: Any = None) -> Blueprint:
         response.headers["Content-Security-Policy"] = (
             "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
             "connect-src 'self'; img-src 'self' data:")
+        return response
+
+    def login_page(*, status: int = 200, problem: str = "") -> Response:
+        html = render("metrics/login.html.j2", configured=bool(environ.get(token_env)),
+                      token_env=token_env, problem=problem, action="/login",
+                      next=session.safe_next(request.values.get("next")),
+                      hours=session.LIFETIME // 3600)
+        response = Response(html, status=status, mimetype="text/html")
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @blueprint.get("/login")
+    def get_login() -> Response:
+        return login_page(status=200 if environ.get(token_env) else 503)
+
+    @blueprint.post("/login")
+    def post_login() -> Response:
+        expected = str(environ.get(token_env, ""))
+        if not expected:
+            return login_page(status=503)
+        given = str(request.form.get("token", ""))
+        if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+            return login_page(status=401, problem="That is not the API token.")
+        response = _see_other(session.safe_next(request.form.get("next")))
+        response.set_cookie(session.COOKIE, session.issue(expected, time.time()),
+                            max_age=session.LIFETIME, httponly=True, samesite="Strict",
+                            secure=request.is_secure, path="/")
+        return response
+
+    @blueprint.post("/logout")
+    def post_logout() -> Response:
+        response = _see_other("/login")
+        response.delete_cookie(session.COOKIE, path="/")
         return response
 
     @blueprint.get("/api/metrics/stream")
@@ -195,6 +241,19 @@ def _record_lines(text: str) -> list[str] | str:
             return f"body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
         return [json.dumps(item) for item in items]
     return stripped.splitlines()
+
+
+def _see_other(location: str) -> Response:
+    """303: the browser follows with a GET (after the login form's POST too)."""
+    response = Response(status=303)
+    response.headers["Location"] = location
+    return response
+
+
+def _wants_html() -> bool:
+    """A browser navigating (it asks for HTML first), not a script asking for JSON."""
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "text/html" and "text/html" in request.accept_mimetypes.values()
 
 
 def _json(status: int, body: dict[str, Any]) -> Response:

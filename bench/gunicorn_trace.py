@@ -21,7 +21,8 @@ from typing import Any
 from bot import gunicorn_conf
 
 workers = gunicorn_conf.workers
-threads = gunicorn_conf.threads
+worker_class = gunicorn_conf.worker_class
+worker_connections = gunicorn_conf.worker_connections
 timeout = gunicorn_conf.timeout
 
 FRAMES = 6

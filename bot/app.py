@@ -26,8 +26,9 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from flask import Flask, Response, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from bot import jsonlimits
 from bot.config import Config, load_config
 from bot.errors import CvfError
 from bot.events import Event, Router, load_handlers, utcnow
@@ -128,6 +129,16 @@ def create_app(config: Config | None = None, *, github_factory: GitHubFactory | 
         limit = app.config["MAX_CONTENT_LENGTH"]
         return _json(413, {"error": f"payload larger than server.max_body_bytes ({limit})"})
 
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        # Whatever escapes a view (a bug, a library's surprise) still answers JSON with a
+        # log line, never Flask's HTML page; HTTP errors (404, redirects) stay as they are.
+        if isinstance(exc, HTTPException):
+            return exc  # type: ignore[return-value]
+        log.exception(json.dumps({"path": request.path, "status": 500,
+                                  "outcome": "unexpected", "error": type(exc).__name__}))
+        return _json(500, {"error": "internal error; see the bot's log"})
+
     register_blueprints(app, config, state)
     return app
 
@@ -177,8 +188,8 @@ _OBJECT_FIELDS = ("sender", "repository", "installation", "organization", "comme
 def _parse(body: bytes, content_type: str) -> Any:
     if content_type.startswith("application/x-www-form-urlencoded"):
         form = parse_qs(body.decode("utf-8"))
-        return json.loads(form["payload"][0])
-    return json.loads(body)
+        return jsonlimits.loads(form["payload"][0])
+    return jsonlimits.loads(body)
 
 
 def _enqueue(state: AppState, event: Event, body: bytes, content_type: str,
@@ -213,6 +224,9 @@ def _handle_delivery(state: AppState) -> Response:
                      {"error": "missing or invalid X-Hub-Signature-256"})
     try:
         payload = _parse(body, request.content_type or "")
+    except jsonlimits.TooDeep as exc:
+        return reply(400, "too_deep", {"error": f"body is not a webhook payload: {exc}"},
+                     error=str(exc))
     except (ValueError, KeyError, IndexError, UnicodeDecodeError):
         return reply(400, "bad_body", {"error": "body is not a JSON webhook payload"})
     if not isinstance(payload, dict):

@@ -19,7 +19,7 @@ from typing import Any
 import jsonschema
 
 from bot.errors import ConfigError, CvfError
-from bot.yamlsource import LocatedYaml, load_located
+from bot.yamlsource import LocatedYaml, load_located, size_problem
 
 DEFAULT_PATH = ".github/cvf.yml"
 SECTIONS = ("rfc", "github", "server", "routing", "metrics", "certification")
@@ -75,6 +75,11 @@ def load_config(path: str | Path | None = None, *, root: str | Path = ".") -> Co
                                    f"the default is {DEFAULT_PATH}")
         return Config(data=with_defaults({}), path=rel, root=root_path)
     try:
+        # The size first: an oversized file is refused before it is read or parsed.
+        too_big = size_problem(file.stat().st_size)
+        if too_big:
+            raise ConfigError(too_big, where=rel, hint="a config file holds settings only; "
+                              "keep it under the limit")
         text = file.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config: {exc}", where=rel,

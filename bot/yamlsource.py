@@ -19,6 +19,17 @@ _SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoade
 # Anchors and aliases are fine in moderation; a document that expands past this many
 # values (each alias counted again) is an attack on whatever walks the data afterwards.
 MAX_EXPANDED = 100_000
+# No config, registry, certification document or front matter comes near this; a bigger
+# text is refused before the parser spends seconds on it.
+MAX_BYTES = 1 << 20
+
+
+def size_problem(size: int) -> str | None:
+    """Why a YAML text of ``size`` bytes is refused before parsing (None: it is not)."""
+    if size <= MAX_BYTES:
+        return None
+    return (f"the file is {size:,} bytes, over the {MAX_BYTES:,}-byte limit for a YAML "
+            "document")
 
 
 @dataclass
@@ -41,6 +52,10 @@ class LocatedYaml:
 
 def load_located(text: str, *, source: str, line_offset: int = 0) -> LocatedYaml:
     """Parse ``text`` safely; raise ``InputError`` with ``source:line`` on bad YAML."""
+    too_big = size_problem(len(text.encode("utf-8", "surrogatepass")))
+    if too_big:
+        raise InputError(too_big, where=source,
+                         hint="keep the file small: split it or remove generated content")
     try:
         node, data = _parse_once(text)
     except yaml.MarkedYAMLError as exc:
@@ -66,7 +81,15 @@ def _parse_once(text: str) -> tuple[yaml.Node | None, Any]:
     try:
         node = loader.get_single_node()
         if node is not None:
-            _expanded_size(node, {}, set())
+            sizes: dict[int, int] = {}
+            try:
+                _expanded_size(node, sizes, set())
+            except _TooMany:
+                # Say what is really wrong: a big document, or one that aliases blow up.
+                raise yaml.YAMLError(
+                    f"the document expands to more than {MAX_EXPANDED:,} values through "
+                    "its aliases" if _has_alias(node) else
+                    f"the document has more than {MAX_EXPANDED:,} values") from None
         return node, (loader.construct_document(node) if node is not None else None)
     finally:
         loader.dispose()
@@ -89,10 +112,29 @@ def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int])
     size = 1 + sum(_expanded_size(child, sizes, open_nodes) for child in children)
     open_nodes.discard(key)
     if size > MAX_EXPANDED:
-        raise yaml.YAMLError(f"the document expands to more than {MAX_EXPANDED} values "
-                             "through its aliases")
+        raise _TooMany
     sizes[key] = size
     return size
+
+
+class _TooMany(Exception):
+    """The value count passed ``MAX_EXPANDED`` (worded by the caller)."""
+
+
+def _has_alias(root: yaml.Node) -> bool:
+    """Does any node appear twice in the tree (that is what an alias is once composed)?"""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            return True
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            stack.extend(part for pair in node.value for part in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return False
 
 
 def _record_lines(node: yaml.Node, path: Path, lines: dict[Path, int], seen: set[int]) -> None:

@@ -29,7 +29,7 @@ def test_readme_command_uses_the_config_file() -> None:
     for name in dir(gunicorn_conf):
         if name in cfg.settings:
             cfg.set(name, getattr(gunicorn_conf, name))
-    assert (cfg.workers, cfg.threads, cfg.worker_class_str) == (2, 8, "gthread")
+    assert (cfg.workers, cfg.worker_class_str, cfg.worker_connections) == (2, "gevent", 1000)
     assert cfg.post_fork is gunicorn_conf.post_fork
 
 

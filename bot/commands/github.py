@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from bot import jsonlimits
 from bot.actionio import add_summary, set_output
 from bot.cli import CliState, pass_state
 from bot.durations import parse_duration
@@ -36,7 +37,7 @@ def read_payload(path_text: str, workspace: Path, *, trusted: bool) -> dict[str,
         raise InputError(f"cannot read payload file {path_text}: {exc.__class__.__name__}",
                          hint="give a JSON webhook payload file") from None
     try:
-        payload = json.loads(text)
+        payload = jsonlimits.loads(text)
     except ValueError as exc:
         raise InputError(f"payload file {path_text} is not JSON: {exc}",
                          where=path_text) from None

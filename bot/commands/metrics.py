@@ -16,6 +16,7 @@ from bot.durations import parse_duration
 from bot.errors import CvfError, InputError
 from bot.github.dryrun import format_writes
 from bot.github.port import GitHubError, GitHubPort
+from bot.metrics.ingest import read_lines
 from bot.metrics.store import MetricsStore
 
 PERIOD_CHOICES = ("1h", "24h", "7d", "30d")
@@ -73,21 +74,24 @@ def ingest_command(state: CliState, files: tuple[str, ...], store_path: str | No
 
     One JSON object per line, as the record contract in bot/metrics/README.md ("The
     execution record") defines it. Each file is stored whole or not at all: a bad line
-    stops it with the line number and the reason. Records whose id is already stored are
-    skipped, so re-running an import is harmless.
+    stops it with the line number and the reason. A line may hold at most 1 MiB (one
+    record is a few hundred bytes); a longer one stops the import, so memory stays
+    bounded whatever the input. Records whose id is already stored are skipped, so
+    re-running an import is harmless.
     """
     store = _store(state, store_path)
     try:
         for name in files:
             if name == "-":
-                result = store.ingest_lines(sys.stdin, where="stdin")
+                result = store.ingest_lines(read_lines(sys.stdin.buffer, "stdin"),
+                                            where="stdin")
             else:
                 path = Path(name)
                 if not path.is_file():
                     raise InputError("file not found", where=name,
                                      hint="give the path of a .jsonl file")
-                with path.open(encoding="utf-8", errors="replace") as fh:
-                    result = store.ingest_lines(fh, where=name)
+                with path.open("rb") as fh:
+                    result = store.ingest_lines(read_lines(fh, name), where=name)
             click.echo(f"{name}: {result.added} record(s) added, {result.duplicates} "
                        f"already stored")
     finally:

@@ -28,6 +28,7 @@ from bot.github.port import (
     PullRequest,
     TeamLookupError,
 )
+from bot.handlers.answers import Answers
 from bot.markdown import Md, code, escape_md, md, mention
 from bot.replies import did_you_mean, reply_body
 from bot.rfc import lifecycle
@@ -406,7 +407,7 @@ def _sync_once(gh: GitHubPort, config: Config, number: int, *, now: datetime,
     closed_at = None
     if pull.state == "closed" and not pull.merged:
         closed_at = now
-        if snap.ledger.entries and any(e.command == "close" for e in snap.ledger.entries):
+        if any(e.command == "close" for e in snap.ledger.history):
             closed_at = None
     outcome = replay(snap.ledger, pending, now=now, facts_for=facts_for,
                      permissions=permissions, closed_at=closed_at, closed_by=closed_by)
@@ -510,12 +511,13 @@ def _reply(gh: GitHubPort, snap: Snapshot, number: int, marker: str, text: str) 
                              else f"{marker}\n{text}")
 
 
-def _respond(gh: GitHubPort, snap: Snapshot, marker: str, comment: Comment, line: str,
-             reason: str, *, instead: str | None = None, more: Md | None = None) -> None:
-    """Answer one command in the shared reply format (bot.replies)."""
-    _reply(gh, snap, snap.pull.number, marker,
-           reply_body(marker, comment.author, reason, quote=line, url=comment.html_url,
-                      instead=instead, more=more))
+def _respond(answers: Answers, marker: str, comment: Comment, line: str, reason: str, *,
+             instead: str | None = None, more: Md | None = None) -> None:
+    """Answer one command in the shared reply format (bot.replies), within the person's
+    budget of answers (bot.handlers.answers)."""
+    answers.add(comment.author, marker,
+                reply_body(marker, comment.author, reason, quote=line, url=comment.html_url,
+                           instead=instead, more=more))
 
 
 # Commands that belong together: a misspelt one is answered with its family only.
@@ -564,6 +566,7 @@ def _not_understood(command: Command, permissions: dict[str, frozenset[str]]
 def _answer(gh: GitHubPort, config: Config, snap: Snapshot, new: list[Entry],
             machine: Machine, trigger: int | None,
             permissions: dict[str, frozenset[str]], ledger: Ledger | None = None) -> None:
+    answers = Answers(gh, snap.pull.number, snap.comments, snap.own)
     by_comment = {c.id: c for c in snap.comments}
     for entry in new:
         comment = by_comment.get(entry.comment_id)
@@ -577,11 +580,12 @@ def _answer(gh: GitHubPort, config: Config, snap: Snapshot, new: list[Entry],
             instead: Md | None = None
             if entry.reason.startswith("unresolved concerns"):
                 names = [n.strip() for n in entry.reason.split(":", 1)[1].split(",")]
-                raisers = concern_raisers(Ledger([*snap.ledger.entries, *new]))
+                raisers = concern_raisers(Ledger([*snap.ledger.entries, *new],
+                                                 snap.ledger.base))
                 instead = Md(f"the RFC waits for "
                              f"{waiting_on(names, raisers, permissions.get('resolve'))}; "
                              f"then write {code('/rfc ' + entry.command)} again.")
-            _respond(gh, snap, _marker("reply", comment.id, _short(entry.key)), comment,
+            _respond(answers, _marker("reply", comment.id, _short(entry.key)), comment,
                      line, Md(f"not done: {entry.reason}."), instead=instead)
     # Malformed commands anywhere (answered once each), and the triggering comment's
     # votes, `status` and `help`.
@@ -592,18 +596,25 @@ def _answer(gh: GitHubPort, config: Config, snap: Snapshot, new: list[Entry],
             if command.error is not None:
                 key = _short(f"{command.line_no}:{command.line}")
                 reason, hint, more = _not_understood(command, permissions)
-                _respond(gh, snap, _marker("reply", comment.id, key), comment, command.line,
+                _respond(answers, _marker("reply", comment.id, key), comment, command.line,
                          reason, instead=hint, more=more)
             elif comment.id == trigger:
                 # A late or redelivered event is judged by the state when the comment was
                 # written, not by what happened since.
                 then = _state_at(ledger, comment.updated_at) if ledger is not None else machine
-                _answer_trigger(gh, config, snap, comment, command, then, permissions)
+                _answer_trigger(gh, config, answers, comment, command, then, permissions)
+    # One comment per person at most, within their budget (bot.handlers.answers).
+    answers.flush()
 
 
 def _state_at(ledger: Ledger, at: datetime) -> Machine:
-    """The RFC's state as the recorded history stood at ``at``."""
-    machine, _ = fold(Ledger(entries=[e for e in ledger.entries if e.when <= at]))
+    """The RFC's state as the recorded history stood at ``at``.
+
+    Entries folded into the ledger's base are older than every kept entry, so the base is
+    the earliest state the ledger still knows; a comment older than that is judged by it.
+    """
+    kept = [e for e in ledger.entries if e.when <= at]
+    machine, _ = fold(replace(ledger, entries=kept))
     return machine
 
 
@@ -623,12 +634,11 @@ def _react_once(gh: GitHubPort, config: Config, comment_id: int, content: str) -
     gh.add_comment_reaction(comment_id, content)
 
 
-def _answer_trigger(gh: GitHubPort, config: Config, snap: Snapshot, comment: Comment,
+def _answer_trigger(gh: GitHubPort, config: Config, answers: Answers, comment: Comment,
                     command: Command, machine: Machine,
                     permissions: dict[str, frozenset[str]]) -> None:
-    number = snap.pull.number
     if command.kind == "rfc" and command.name == "help":
-        _reply(gh, snap, number, _marker("help", comment.id), _help_text(permissions))
+        answers.add(comment.author, _marker("help", comment.id), _help_text(permissions))
         _react_once(gh, config, comment.id, "+1")
     elif command.kind == "rfc" and command.name == "status":
         _react_once(gh, config, comment.id, "+1")
@@ -639,7 +649,7 @@ def _answer_trigger(gh: GitHubPort, config: Config, snap: Snapshot, comment: Com
         if late or final:
             why = (f"the comment period ended {shown_time(ends)}" if late and ends
                    else f"the RFC is {state_word(machine.state)}")
-            _respond(gh, snap, _marker("vote", comment.id, _short(command.line)), comment,
+            _respond(answers, _marker("vote", comment.id, _short(command.line)), comment,
                      command.line, f"your vote is shown in the status comment but not "
                      f"counted: {why}.",
                      instead=None if final else "a committee member can reopen voting with "
@@ -661,16 +671,17 @@ def _answer_non_rfc(gh: GitHubPort, config: Config, number: int, trigger: int) -
     if not commands:
         return
     marker = _marker("not-rfc", comment.id)
-    if any(marker in c.body for c in comments if is_self(c.author, config)):
-        return
     directory = config.rfc["directory"]
-    gh.create_comment(number, reply_body(
+    # Within the person's budget of answers, like every answer on an RFC.
+    answers = Answers(gh, number, comments, _own_comments(comments, config))
+    answers.add(comment.author, marker, reply_body(
         marker, comment.author, md("not done: this pull request changes no RFC file under {}, "
                                    "so RFC commands do not apply here.",
                                    code(f"{directory}/")),
         quote=commands[0].line, url=comment.html_url,
         instead=md("add or change one RFC file under {} in this pull request, or open a "
                    "new one for the RFC.", code(f"{directory}/"))))
+    answers.flush()
 
 
 def reminder_mentions(committee: Committee, not_voted: Iterable[str]) -> str:
@@ -696,8 +707,8 @@ def _clock_comments(gh: GitHubPort, config: Config, snap: Snapshot, new: list[En
     for entry in new:
         if entry.command == lifecycle.PERIOD_END and entry.outcome == APPLIED:
             unresolved = list(machine.unresolved)
-            waits = (waiting_on(unresolved, concern_raisers(Ledger([*snap.ledger.entries,
-                                                                      *new])),
+            waits = (waiting_on(unresolved, concern_raisers(Ledger(
+                         [*snap.ledger.entries, *new], snap.ledger.base)),
                                 (permissions or {}).get("resolve")) if unresolved else None)
             _reply(gh, snap, number, _marker("review", entry.at),
                    render("rfc/period-ended.md.j2", mentions=mentions,
@@ -766,7 +777,7 @@ def _problem_comment(gh: GitHubPort, snap: Snapshot) -> None:
 
 
 def _decision_entry(ledger: Ledger, state: str) -> Entry | None:
-    for entry in reversed(ledger.entries):
+    for entry in reversed(ledger.history):
         if entry.outcome == APPLIED and entry.to_state == state and entry.from_state != state:
             return entry
     return None

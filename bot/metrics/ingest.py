@@ -22,16 +22,19 @@ import tempfile
 import threading
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 
+from bot.jsonlimits import TooDeep, check_depth
 from bot.metrics.facts import check_fact, kind_of
-from bot.metrics.record import MAX_PROBLEMS, content_id, measure
+from bot.metrics.record import MAX_PROBLEMS, RecordError, content_id, measure
 
 CHUNK = 20_000  # lines per chunk: big enough to amortise numpy calls, small enough to stream
+CHUNK_BYTES = 8 << 20  # and at most this much text per chunk, however long the lines
+MAX_LINE = 1 << 20  # bytes in one JSONL line (a record is ~300 bytes): longer is refused
 MAX_WORKERS = 3  # beyond this the writing process is the bottleneck
 
 
@@ -81,7 +84,13 @@ def parse_chunk(first_number: int, lines: list[str | bytes], where: str,
         if not text:
             continue
         try:
+            check_depth(text)
             obj = loads(text)
+        except TooDeep as exc:
+            problems.append(f"{where}:{number}: {exc}")
+            if len(problems) >= MAX_PROBLEMS:
+                break
+            continue
         except orjson.JSONDecodeError:
             try:  # the standard parser accepts a little more and explains better
                 obj = json.loads(text)
@@ -305,22 +314,48 @@ def default_workers() -> int:
     return max(0, min(MAX_WORKERS, cpus - 1))
 
 
+def read_lines(stream: BinaryIO, where: str, limit: int = MAX_LINE) -> Iterator[bytes]:
+    """The lines of a byte stream, each read with a bound: a line longer than ``limit``
+    bytes stops the import with its line number, after reading at most ``limit`` + 1
+    bytes of it (``/dev/zero``, a binary file or one huge line cannot grow memory)."""
+    for number in itertools.count(1):
+        line = stream.readline(limit + 1)
+        if not line:
+            return
+        if len(line) > limit and not line.endswith(b"\n"):
+            raise RecordError([f"{where}:{number}: line longer than {limit:,} bytes, the "
+                               f"limit for one JSONL record (is this a JSONL file?)"])
+        yield line
+
+
 def _batches(lines: Iterable[str | bytes]) -> Iterator[tuple[int, list[str | bytes]]]:
-    """``(first line number, lines)`` per chunk; blank lines keep their numbers."""
+    """``(first line number, lines)`` per chunk of at most ``CHUNK`` lines and about
+    ``CHUNK_BYTES`` of text; blank lines keep their numbers."""
     batch: list[str | bytes] = []
     first = 1
+    size = 0
     for raw in lines:
         batch.append(raw)
-        if len(batch) >= CHUNK:
+        size += len(raw)
+        if len(batch) >= CHUNK or size >= CHUNK_BYTES:
             yield first, batch
             first += len(batch)
             batch = []
+            size = 0
     if batch:
         yield first, batch
 
 
 def _context() -> Any:
-    """Fork where it is safe (Linux, no other threads: starts in milliseconds), else spawn."""
-    if sys.platform == "linux" and threading.active_count() == 1:
+    """Fork where it is safe (Linux, no other threads: starts in milliseconds), else spawn.
+    Never fork under gevent (the gunicorn workers): a forked child would keep running the
+    parent's event loop and its connections; greenlets also hide from ``active_count``."""
+    if sys.platform == "linux" and threading.active_count() == 1 and not _green():
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
+
+
+def _green() -> bool:
+    """Is this process monkey-patched by gevent? (Never imports gevent itself.)"""
+    monkey = sys.modules.get("gevent.monkey")
+    return bool(monkey is not None and monkey.is_module_patched("threading"))

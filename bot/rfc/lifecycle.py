@@ -133,12 +133,19 @@ def _has_concern_name(f: Facts) -> str | None:
     return None if f.concern else 'name the concern, like "/rfc concern naming"'
 
 
+MAX_OPEN_CONCERNS = 20  # the ledger and the status comment keep every open concern
+
+
 def _new_concern(f: Facts) -> str | None:
     missing = _has_concern_name(f)
     if missing:
         return missing
-    return f"the concern '{f.concern}' is already raised" if f.concern in f.unresolved_concerns \
-        else None
+    if f.concern in f.unresolved_concerns:
+        return f"the concern '{f.concern}' is already raised"
+    if len(f.unresolved_concerns) >= MAX_OPEN_CONCERNS:
+        return (f"{MAX_OPEN_CONCERNS} concerns are already open; resolve one before raising "
+                "another")
+    return None
 
 
 def _open_concern(f: Facts) -> str | None:
@@ -220,9 +227,9 @@ def permitted(roles: Iterable[str], allowed: frozenset[str]) -> bool:
     return ANYONE in allowed or bool(held & allowed)
 
 
-def decide(state: str, command: str, actor_roles: Iterable[str], facts: Facts,
-           permissions: Mapping[str, frozenset[str]] | None = None) -> Transition | Refusal:
-    """Apply the table: permission first, then state, then guards."""
+def refuse_early(state: str, command: str, actor_roles: Iterable[str],
+                 permissions: Mapping[str, frozenset[str]] | None = None) -> Refusal | None:
+    """The refusals that need no facts: unknown command, not permitted, wrong state."""
     rule = RULES.get(command)
     if rule is None:
         return Refusal(command, "unknown", f"'{command}' is not an RFC command")
@@ -237,6 +244,16 @@ def decide(state: str, command: str, actor_roles: Iterable[str], facts: Facts,
         return Refusal(command, "wrong_state",
                        f"the RFC is {state_word(state)}; `/rfc {command}` works only when it is "
                        f"{where}")
+    return None
+
+
+def decide(state: str, command: str, actor_roles: Iterable[str], facts: Facts,
+           permissions: Mapping[str, frozenset[str]] | None = None) -> Transition | Refusal:
+    """Apply the table: permission first, then state, then guards."""
+    early = refuse_early(state, command, actor_roles, permissions)
+    if early is not None:
+        return early
+    rule = RULES[command]
     for guard in rule.guards:
         reason = guard(facts)
         if reason:

@@ -98,8 +98,8 @@ def plural(count: int, word: str, words: str | None = None) -> str:
 
 def concern_raisers(ledger: Ledger) -> dict[str, str]:
     """Who raised each concern: the latest applied ``/rfc concern`` for the name."""
-    return {e.argument: e.by for e in ledger.entries
-            if e.command == "concern" and e.outcome == APPLIED}
+    return {**ledger.base.raisers, **{e.argument: e.by for e in ledger.entries
+                                      if e.command == "concern" and e.outcome == APPLIED}}
 
 
 def waiting_on(unresolved: list[str], raisers: dict[str, str],
@@ -188,7 +188,7 @@ def build_view(*, number: int, title: str, rfc_path: str, rfc_type: str, state: 
     history: list[dict[str, Any]] = [
         {"at": shown_time(e.at), "by": e.by,
          "change": f"{state_word(e.from_state)} → {state_word(e.to_state)}"}
-        for e in ledger.entries if e.outcome == "applied" and e.from_state != e.to_state][-10:]
+        for e in ledger.history if e.outcome == "applied" and e.from_state != e.to_state][-10:]
     threads = [{"by": t.started_by, "excerpt": t.excerpt, "replies": t.replies}
                for t in discussion.unanswered[:MAX_THREAD_ROWS]]
     concerns: list[dict[str, Any]] = (

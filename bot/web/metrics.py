@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +29,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, request
 
+from bot import jsonlimits
 from bot.config import Config
 from bot.durations import parse_duration
 from bot.errors import CvfError
@@ -35,9 +37,10 @@ from bot.events import utcnow
 from bot.metrics.record import RecordError
 from bot.templating import render
 from bot.web import session
+from bot.web.feed import Feed
 
+log = logging.getLogger("cvf.api")
 STREAM_LIFETIME = 300.0  # seconds before the server ends a stream (clients reconnect)
-ALERT_INTERVAL = 15.0  # alerts read every rollup table, so check them less often than records
 
 
 def create_blueprint(config: Config, state: Any = None) -> Blueprint:
@@ -50,6 +53,7 @@ def create_blueprint(config: Config, state: Any = None) -> Blueprint:
     poll = max(0.05, parse_duration(settings["server"]["stream_poll"]).total_seconds())
     clock: Callable[[], datetime] = getattr(state, "clock", None) or utcnow
     environ = getattr(state, "env", None) or os.environ
+    feed = Feed(lambda: store_for(config), settings, poll, clock)
 
     def refuse(write: bool) -> Response | None:
         if not write and public_read:
@@ -77,11 +81,15 @@ def create_blueprint(config: Config, state: Any = None) -> Blueprint:
         text = request.get_data(as_text=True)
         lines = _record_lines(text)
         if isinstance(lines, str):
+            log.info(json.dumps({"path": request.path, "status": 400, "outcome": "bad_body",
+                                 "error": lines}))
             return _json(400, {"error": lines})
         store = store_for(config)
         try:
             result = store.ingest_lines(lines, where="body", default_source="api")
         except RecordError as exc:
+            log.info(json.dumps({"path": request.path, "status": 400, "outcome": "bad_records",
+                                 "error": exc.message}))
             return _json(400, {"error": exc.message, "problems": exc.problems})
         finally:
             store.close()
@@ -161,7 +169,7 @@ def create_blueprint(config: Config, state: Any = None) -> Blueprint:
             return denied
         last = request.headers.get("Last-Event-ID") or request.args.get("after")
         start = int(last) if last and last.isdigit() else None
-        response = Response(_events(config, start, poll, clock), mimetype="text/event-stream")
+        response = Response(_events(config, feed, start), mimetype="text/event-stream")
         response.headers["Cache-Control"] = "no-cache"
         response.headers["X-Accel-Buffering"] = "no"
         return response
@@ -193,39 +201,43 @@ def create_blueprint(config: Config, state: Any = None) -> Blueprint:
     return blueprint
 
 
-def _events(config: Config, start: int | None, poll: float,
-            clock: Callable[[], datetime]) -> Iterator[str]:
-    """SSE frames: new executions (id = store sequence) and alerts as they start firing."""
+def _events(config: Config, feed: Feed, start: int | None) -> Iterator[str]:
+    """SSE frames: new records (id = store sequence; event = their kind) and alerts as
+    they start firing. The process's one ``Feed`` watches the store; this stream reads
+    only when the feed says it moved."""
     from bot.handlers.metrics import store_for
-    from bot.metrics.alerts import evaluate
 
     store = store_for(config)
-    settings = config.section("metrics")
+    feed.join()
     try:
         seq = store.last_seq() if start is None else start
         firing: set[str] = set()
-        yield f"retry: {int(poll * 1000)}\n\n"
+        yield f"retry: {int(feed.poll * 1000)}\n\n"
         deadline = time.monotonic() + STREAM_LIFETIME
-        next_alerts = 0.0
+        seen = -1
         while time.monotonic() < deadline:
+            now = feed.wait(seen, timeout=feed.poll)
             sent = False
-            for number, record in store.records_after(seq, limit=200):
-                kind = record.get("kind") or "execution"  # decision, approval or execution
-                yield f"id: {number}\nevent: {kind}\ndata: {json.dumps(record)}\n\n"
-                seq = number
-                sent = True
-            if time.monotonic() >= next_alerts:
-                next_alerts = time.monotonic() + ALERT_INTERVAL
-                now_firing = evaluate(store, settings, clock())
-                for alert in now_firing:
-                    if alert.key not in firing:
-                        yield f"event: alert\ndata: {json.dumps(alert.to_json())}\n\n"
+            if now.version != seen:
+                seen = now.version
+                while now.seq > seq:
+                    rows = store.records_after(seq, limit=200)
+                    if not rows:
+                        break
+                    for number, record in rows:
+                        kind = record.get("kind") or "execution"  # decision, approval, ...
+                        yield f"id: {number}\nevent: {kind}\ndata: {json.dumps(record)}\n\n"
+                        seq = number
                         sent = True
-                firing = {alert.key for alert in now_firing}
+                for alert in now.alerts:
+                    if alert["key"] not in firing:
+                        yield f"event: alert\ndata: {json.dumps(alert)}\n\n"
+                        sent = True
+                firing = {alert["key"] for alert in now.alerts}
             if not sent:
                 yield ": waiting\n\n"
-            time.sleep(poll)
     finally:
+        feed.leave()
         store.close()
 
 
@@ -236,7 +248,9 @@ def _record_lines(text: str) -> list[str] | str:
         return "empty body: send one execution record (JSON), a list of them, or JSONL"
     if stripped.startswith("["):
         try:
-            items = json.loads(stripped)
+            items = jsonlimits.loads(stripped, jsonlimits.MAX_DEPTH + 1)  # + the list itself
+        except jsonlimits.TooDeep as exc:
+            return f"body is not an execution record: {exc}"
         except json.JSONDecodeError as exc:
             return f"body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
         return [json.dumps(item) for item in items]

@@ -59,6 +59,9 @@ def _copy_action(target: Path) -> None:
     for folder in ("bot", "templates"):
         shutil.copytree(ROOT / folder, target / folder,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    # The wheel carries the App manifest (pyproject's force-include) for `cvf app create`.
+    (target / ".github").mkdir()
+    shutil.copy(ROOT / ".github" / "app-manifest.json", target / ".github")
 
 
 def test_the_action_installs_and_runs_outside_the_workspace(tmp_path: Path,

@@ -265,6 +265,8 @@ def test_every_template_is_rendered_by_some_test():
         "metrics/dashboard.html.j2", "metrics/_chart.html.j2",
         # the sign-in page: tests/test_dashboard_login.py
         "metrics/login.html.j2",
+        # the App manifest flow's pages: tests/test_app_manifest_flow.py
+        "app/manifest.html.j2",
     }
     found = {str(p.relative_to(templates_dir())) for p in templates_dir().rglob("*")
              if p.is_file() and p.name != ".keep"}

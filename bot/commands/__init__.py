@@ -15,13 +15,14 @@ import click
 # Concern modules, in the order they register. A module added here must define
 # ``register(cli: click.Group) -> None``.
 MODULES: tuple[str, ...] = ("rfc", "rfc_governance", "github", "queue", "cert", "routing",
-                            "metrics", "action")
+                            "metrics", "action", "app")
 
 # Each top-level command: the modules that build it (in order), and the first paragraph
 # of its help, which is what ``cvf --help`` shows beside its name.
 COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "action": (("action",),
                "Run the GitHub Action: the command in $CVF_COMMAND with the CVF_* inputs."),
+    "app": (("app",), "GitHub App set-up: create the App from the manifest."),
     "cert": (("cert",),
              "Certification: keys, certificates, revocation, progress and the catalog."),
     "check": (("rfc", "rfc_governance"),

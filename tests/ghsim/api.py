@@ -241,6 +241,43 @@ def get_repo_installation(ctx: Ctx, owner: str, name: str) -> Reply:
     raise not_found()
 
 
+@route("POST", r"/app-manifests/(?P<code>[^/]+)/conversions")
+def create_app_from_manifest(ctx: Ctx, code: str) -> Reply:
+    """``apps/create-from-manifest``: the one-time code from the manifest flow's redirect
+    becomes the App, with its credentials (the only time GitHub shows the key). A code
+    works once; an unknown or used one is 404."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    found = ctx.world.manifest_codes.pop(code, None)
+    if found is None:
+        raise not_found()
+    owner_login, manifest = found
+    name = str(manifest.get("name") or "")
+    if not name or not isinstance(manifest.get("hook_attributes", {}), dict):
+        raise invalid("Integration", "name", "missing_field")
+    app_id = ctx.world.new_id()
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM,
+                            serialization.PrivateFormat.TraditionalOpenSSL,
+                            serialization.NoEncryption()).decode("ascii")
+    now = render.ts(ctx.world.now())
+    owner = ctx.world.user(owner_login)
+    return Reply(201, {
+        "id": app_id, "slug": slug, "node_id": f"A_kwDO{app_id:08d}", "name": name,
+        "client_id": f"Iv1.{secrets.token_hex(8)}", "client_secret": secrets.token_hex(20),
+        "webhook_secret": secrets.token_hex(20), "pem": pem,
+        "owner": render.user(ctx.base, owner),
+        "description": manifest.get("description"),
+        "external_url": manifest.get("url") or "",
+        "html_url": f"https://github.com/apps/{slug}",
+        "created_at": now, "updated_at": now,
+        "permissions": dict(manifest.get("default_permissions") or {}),
+        "events": list(manifest.get("default_events") or []),
+        "installations_count": 0})
+
+
 # -- repository ------------------------------------------------------------------------
 @route("GET", "{REPO}")
 def get_repo(ctx: Ctx, owner: str, name: str) -> Reply:

@@ -174,6 +174,14 @@ class GitHubSimulator:
         with any JWT then issues tokens that act as ``{app_slug}[bot]``."""
         return self.world.add_installation(installation_id, account, app_slug)
 
+    def add_manifest_code(self, code: str, manifest: dict[str, Any], *,
+                          owner: str = "octocat") -> None:
+        """What github.com does when someone submits a manifest form: it remembers the
+        manifest and redirects with ``code``, which ``POST /app-manifests/{code}/conversions``
+        then turns into the App (once)."""
+        with self.world.lock:
+            self.world.manifest_codes[code] = (owner, dict(manifest))
+
     def set_token(self, token: str, login: str) -> None:
         self.world.set_token(token, login)
 
@@ -461,6 +469,8 @@ class GitHubSimulator:
                     token: str | None) -> dict[str, Any] | None:
         if path.startswith("/app/"):
             return None  # the handler checks the JWT
+        if path.startswith("/app-manifests/"):
+            return None  # the one-time code is the credential
         bad = {"message": "Bad credentials", "documentation_url": api.DOCS}
         if token is None:
             if method in WRITE_METHODS:

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 REACTIONS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes")
 PERMISSIONS = ("admin", "maintain", "write", "triage", "read", "none")
@@ -491,6 +492,8 @@ class World:
         self.token_logins: dict[str, str] = {}
         self.grants: dict[str, TokenGrant] = {}
         self.token_ttl = timedelta(hours=1)
+        # App manifest flow: the code GitHub puts in the redirect -> (owner, manifest).
+        self.manifest_codes: dict[str, tuple[str, dict[str, Any]]] = {}
 
     def now(self) -> datetime:
         return self.clock()

@@ -152,8 +152,8 @@ class _Context:
     reviews: tuple[Review, ...] | None = None
 
 
-@router.register("pull_request", "opened", "synchronize", "reopened", "labeled", "unlabeled",
-                 "ready_for_review")
+@router.register("pull_request", "opened", "edited", "synchronize", "reopened", "labeled",
+                 "unlabeled", "ready_for_review")
 def on_pull_request(event: Event, port: GitHubPort) -> None:
     pull = event.payload.get("pull_request") or {}
     number = pull.get("number") or event.payload.get("number")
@@ -178,17 +178,23 @@ def on_review(event: Event, port: GitHubPort) -> None:
 
 @router.register("issue_comment", "created")
 def on_comment(event: Event, port: GitHubPort) -> None:
+    """A comment holding `/approve-risk` re-evaluates the gate, which answers every
+    unanswered command in the comment history (this one, and any whose delivery was lost)."""
     issue = event.payload.get("issue") or {}
     comment = event.payload.get("comment") or {}
     if "pull_request" not in issue or event.sender_is_bot:
         return
-    lines = command_lines(str(comment.get("body", "")))
-    match = next((m for _, line in lines if (m := _COMMAND.match(line))), None)
     number = issue.get("number")
-    if match is None or not isinstance(number, int):
+    if _command(str(comment.get("body", ""))) is None or not isinstance(number, int):
         return
     ctx = _context(event, port, number)
-    _approve_risk(ctx, comment, (match.group("reason") or "").strip())
+    comments = port.list_issue_comments(number)
+    pull = port.get_pull(number)
+    if pull.state != "open":
+        _answer_commands(ctx, comments, _read_state(ctx, comments), pull,
+                         Membership(port, ctx.policy))
+        return
+    _evaluate_and_publish(ctx, comments=comments, pull=pull)
 
 
 @router.check(lambda config: str(config.section("routing").get("check_name", "cvf/routing")))
@@ -254,16 +260,35 @@ def _label_changed(ctx: _Context, label: str, *, added: bool) -> None:
                           membership=membership)
 
 
-def _approve_risk(ctx: _Context, comment: dict[str, Any], reason: str) -> None:
-    comments = ctx.port.list_issue_comments(ctx.number)
-    state = _read_state(ctx, comments)
-    pull = ctx.port.get_pull(ctx.number)
-    sender = ctx.event.sender
-    comment_id = comment.get("id")
-    quote = str(comment.get("body", ""))
-    url = str(comment.get("html_url") or "")
-    key = f"approve-risk:{comment_id}"
-    membership = Membership(ctx.port, ctx.policy)
+def _command(body: str) -> re.Match[str] | None:
+    """The `/approve-risk` line of a comment, if it holds one (not quoted, not in code)."""
+    return next((m for _, line in command_lines(body) if (m := _COMMAND.match(line))), None)
+
+
+def _answer_commands(ctx: _Context, comments: list[Comment], state: GateState, pull: Any,
+                     membership: Membership) -> None:
+    """Answer every `/approve-risk` in the comment history not answered yet, each once:
+    answered ids go into the state the sticky report keeps, so a redelivered or later
+    event finds them. Each is judged by the head the bot showed when it was written."""
+    answered = set(state.answered)
+    for comment in comments:
+        if comment.id in answered or comment.author_is_bot or _is_own(ctx, comment):
+            continue
+        match = _command(comment.body)
+        if match is None:
+            continue
+        _approve_risk(ctx, comments, state, pull, membership, comment,
+                      (match.group("reason") or "").strip())
+        state.answered.append(comment.id)
+        answered.add(comment.id)
+
+
+def _approve_risk(ctx: _Context, comments: list[Comment], state: GateState, pull: Any,
+                  membership: Membership, comment: Comment, reason: str) -> None:
+    sender = comment.author
+    quote = comment.body
+    url = comment.html_url
+    key = f"approve-risk:{comment.id}"
     if pull.state != "open":
         _refuse(ctx, comments, key, sender, "this pull request is closed.", quote, url=url,
                 instead="reopen it first if it still needs the approval.")
@@ -297,12 +322,10 @@ def _approve_risk(ctx: _Context, comment: dict[str, Any], reason: str) -> None:
                 instead="ask a certified member of the role, or earn the level with "
                 "`/cert request <level>`.")
         return
-    state.record_risk_approval(RiskApproval(by=sender, sha=pull.head_sha, reason=reason[:500],
-                                            at=ctx.event.now.isoformat()))
-    if isinstance(comment_id, int):
-        ctx.port.add_comment_reaction(comment_id, "+1")
-    _evaluate_and_publish(ctx, state=state, comments=comments, pull=pull,
-                          membership=membership)
+    state.record_risk_approval(RiskApproval(
+        by=sender, sha=state.head_at(comment.created_at, pull.head_sha), reason=reason[:500],
+        at=comment.created_at.isoformat()))
+    ctx.port.add_comment_reaction(comment.id, "+1")
 
 
 def _evaluate_and_publish(ctx: _Context, *, state: GateState | None = None,
@@ -316,6 +339,10 @@ def _evaluate_and_publish(ctx: _Context, *, state: GateState | None = None,
             ctx.number)
         state = _read_state(ctx, comments)
     membership = membership or Membership(ctx.port, ctx.policy)
+    state.saw_head(pull.head_sha, ctx.event.now)
+    if comments is None:
+        comments = ctx.port.list_issue_comments(ctx.number)
+    _answer_commands(ctx, comments, state, pull, membership)
     evaluation = _evaluate(ctx, pull, state, membership)
     _request_reviews(ctx, pull, evaluation)
     _publish(ctx, evaluation, state, membership)

@@ -11,7 +11,7 @@ import base64
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.github.port import Review
@@ -20,6 +20,7 @@ from bot.routing.model import RiskLevel, RoutingDecision, RoutingRequest, Routin
 from bot.routing.policy import RoutingPolicy
 
 MAX_OWN_COMMITS = 20
+MAX_ANSWERED = 200
 IsMember = Callable[[str, str], bool]  # (role, login) -> bool
 HoldsLevel = Callable[[str, RiskLevel], bool]  # (login, risk level) -> certified enough?
 
@@ -52,12 +53,21 @@ class GateState:
     # Commits the bot pushed itself (front matter): sha -> the head it was made on. An
     # approval of the parent still holds on the bot's commit; people's pushes are not here.
     own_commits: dict[str, str] = field(default_factory=dict)
+    # Commands already answered (comment ids), so replaying the comment history answers
+    # each once; and the heads the bot saw, sha -> when it first saw it (ISO), so a
+    # replayed `/approve-risk` is judged by the head shown when it was written.
+    answered: list[int] = field(default_factory=list)
+    heads: dict[str, str] = field(default_factory=dict)
 
     def encode(self) -> str:
         data: dict[str, Any] = {"lowered_by": self.lowered_by,
                                 "risk_approvals": [asdict(a) for a in self.risk_approvals]}
         if self.own_commits:
             data["own_commits"] = dict(list(self.own_commits.items())[-MAX_OWN_COMMITS:])
+        if self.answered:
+            data["answered"] = self.answered[-MAX_ANSWERED:]
+        if self.heads:
+            data["heads"] = dict(list(self.heads.items())[-MAX_OWN_COMMITS:])
         raw = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
         return base64.urlsafe_b64encode(raw).decode()
 
@@ -71,9 +81,27 @@ class GateState:
                                       reason=str(a.get("reason", "")), at=str(a.get("at", "")))
                          for a in data.get("risk_approvals", [])]
             own = {str(k): str(v) for k, v in dict(data.get("own_commits", {})).items()}
+            answered = [int(i) for i in data.get("answered", [])]
+            heads = {str(k): str(v) for k, v in dict(data.get("heads", {})).items()}
         except (ValueError, TypeError, KeyError, AttributeError):
             return cls()
-        return cls(lowered_by=lowered, risk_approvals=approvals, own_commits=own)
+        return cls(lowered_by=lowered, risk_approvals=approvals, own_commits=own,
+                   answered=answered, heads=heads)
+
+    def saw_head(self, sha: str, when: datetime) -> None:
+        """Note when the bot first saw ``sha`` as the pull request's head."""
+        self.heads.setdefault(sha, when.isoformat())
+
+    def head_at(self, when: datetime, current: str) -> str:
+        """The head the bot showed at ``when``: the last head first seen by then. A command
+        older than every head seen is judged by the oldest one (never by newer code)."""
+        when = _aware(when)
+        seen = sorted(((_aware(datetime.fromisoformat(t)), sha) for sha, t in self.heads.items()
+                       if sha), key=lambda item: item[0])
+        if not seen:
+            return current
+        before = [sha for t, sha in seen if t <= when]
+        return before[-1] if before else seen[0][1]
 
     def same_as(self, head: str) -> tuple[str, ...]:
         """``head`` and the commits it stands for: its parents through the bot's own commits."""
@@ -89,6 +117,10 @@ class GateState:
                 return False
         self.risk_approvals.append(approval)
         return True
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,95 @@
+"""No command is ever lost: a command whose delivery never came is answered, once, by
+the next event about its pull request.
+
+The webhook app with every handler, real PyGithub over HTTP to the simulator. A comment is
+written in the simulator and its webhook is dropped (a cancelled Action run, a lost
+delivery); an unrelated later event must still answer it, and a redelivery must not
+answer it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.test_bot_commits import FullStage
+
+pytestmark = pytest.mark.e2e
+
+R3_CONFIG = """\
+rfc:
+  committee:
+    users: [alice, bob, carol]
+  vote_rules:
+    default: {quorum: 2, threshold: 0.5}
+routing:
+  agents:
+    - {id: doc-bot, capabilities: [write]}
+  skills:
+    - {id: rfc-docs, risk_level: R3, required_capabilities: [write], paths: [rfcs/]}
+  roles:
+    approval_manager: {users: [rita]}
+"""
+
+
+class R3Stage(FullStage):
+    def __init__(self) -> None:
+        super().__init__()
+        self.repo.put_file(".github/cvf.yml", R3_CONFIG)
+
+
+@pytest.fixture
+def stage() -> Iterator[R3Stage]:
+    s = R3Stage()
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def _replies(stage: R3Stage, number: int) -> list[str]:
+    return [b for b in stage.bot_comments(number) if "cvf:routing-reply" in b]
+
+
+def test_a_dropped_approve_risk_is_answered_by_the_next_event(stage: R3Stage) -> None:
+    n = stage.open_pull()
+    head = stage.repo.pull(n).head_sha
+    assert stage.gate(head).conclusion is None  # R3: waiting for /approve-risk
+    stage.clock.advance(minutes=1)
+    approval = stage.repo.add_comment(n, "bob", "/approve-risk reviewed the wording").id
+    stage.repo.add_comment(n, "manny", "/approve-risk lgtm")
+    # Neither comment's webhook is delivered. The title is edited later:
+    stage.clock.advance(minutes=1)
+    edited = stage.pull_event(n, "edited")
+    assert stage.deliver("pull_request", edited) == 200
+
+    assert stage.gate(head).conclusion == "success"
+    assert stage.bot_reactions(approval) == ["+1"]
+    (refusal,) = _replies(stage, n)
+    assert "@manny: only members of committee" in refusal
+
+    # Redelivered, or any later event: nothing is answered twice.
+    stage.sim.reset_log()
+    assert stage.deliver("pull_request", edited) == 200
+    stage.review(n, "rita", head)
+    assert stage.sim.writes("POST", r"/reactions$") == []
+    assert stage.sim.writes("POST", r"/issues/\d+/comments$") == []
+    assert stage.bot_reactions(approval) == ["+1"]
+    assert len(_replies(stage, n)) == 1
+    assert stage.gate(head).conclusion == "success"
+
+
+def test_a_dropped_approve_risk_is_judged_by_the_head_it_was_written_on(
+        stage: R3Stage) -> None:
+    n = stage.open_pull()
+    stage.clock.advance(minutes=1)
+    stage.repo.add_comment(n, "bob", "/approve-risk reviewed")  # delivery lost
+    stage.clock.advance(minutes=1)
+    text = stage.repo.file_text("rfcs/0005-shared-vocabulary.md", "rfc-5") or ""
+    stage.repo.commit_file("rfcs/0005-shared-vocabulary.md", (text + "\nMore.\n").encode(),
+                           "rfc-5", "More", "writer")
+    assert stage.deliver("pull_request", stage.pull_event(n, "synchronize")) == 200
+    pushed = stage.repo.pull(n).head_sha
+    # bob approved the code he saw, not the push that came after his comment.
+    assert stage.gate(pushed).conclusion is None

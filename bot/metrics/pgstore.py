@@ -35,6 +35,7 @@ from bot.metrics.store import (
     DAY,
     MINUTE,
     SKILL,
+    DimNames,
     IngestResult,
     Piece,
     SqliteStore,
@@ -74,16 +75,17 @@ _COLUMNS = "bucket, main, agents, skills, latency, approval"
 _migrated: set[str] = set()  # DSNs this process has brought up to date
 
 
-class PostgresStore:
+class PostgresStore(DimNames):
     """``MetricsStore`` on one PostgreSQL connection (open one per thread or request)."""
+
+    DIMS_TABLE = "metrics_dims"
 
     def __init__(self, dsn: str) -> None:
         import psycopg
 
+        super().__init__()
         self.dsn = dsn
         self.where = redact(dsn)
-        self._ids: dict[int, dict[str, int]] = {AGENT: {}, SKILL: {}}
-        self._names: dict[int, str] = {}
         try:
             self.db = psycopg.connect(dsn, autocommit=True)
         except psycopg.Error as exc:
@@ -212,20 +214,6 @@ class PostgresStore:
                 self._names[rid] = name
         return np.fromiter(map(ids.__getitem__, names), dtype=np.int64, count=len(names))
 
-    def _load_dims(self) -> None:
-        for rid, kind, name in self.db.execute("SELECT id, kind, name FROM metrics_dims"):
-            self._ids[kind][name] = rid
-            self._names[rid] = name
-
-    def _forget_dims(self) -> None:
-        for ids in self._ids.values():
-            ids.clear()
-        self._names.clear()
-
-    def _name_of(self, rid: int) -> str:
-        if rid not in self._names:
-            self._load_dims()
-        return self._names.get(rid, f"#{rid}")
 
     # -- raw records --------------------------------------------------------------
     def export_jsonl(self, out: IO[str], since: datetime | None = None,

@@ -249,13 +249,40 @@ def pieces(since: int, until: int, max_res: int = DAY) -> list[Piece]:
     return sorted(out, key=lambda p: p[1])
 
 
-class SqliteStore:
+class DimNames:
+    """The agent and skill names behind a store's small ids, cached per connection; a
+    name another process added since is found by reloading the table once."""
+
+    DIMS_TABLE = "dims"
+    db: Any
+
+    def __init__(self) -> None:
+        self._ids: dict[int, dict[str, int]] = {AGENT: {}, SKILL: {}}  # kind -> name -> id
+        self._names: dict[int, str] = {}
+
+    def _load_dims(self) -> None:
+        for rid, kind, name in self.db.execute(
+                f"SELECT id, kind, name FROM {self.DIMS_TABLE}"):  # noqa: S608 (a constant)
+            self._ids[kind][name] = rid
+            self._names[rid] = name
+
+    def _forget_dims(self) -> None:
+        for ids in self._ids.values():
+            ids.clear()
+        self._names.clear()
+
+    def _name_of(self, rid: int) -> str:
+        if rid not in self._names:
+            self._load_dims()  # another process may have added it
+        return self._names.get(rid, f"#{rid}")
+
+
+class SqliteStore(DimNames):
     """The embedded store. Not shared between threads: open one per thread or request."""
 
     def __init__(self, path: str | Path = DEFAULT_PATH):
+        super().__init__()
         self.path = str(path)
-        self._ids: dict[int, dict[str, int]] = {AGENT: {}, SKILL: {}}  # kind -> name -> id
-        self._names: dict[int, str] = {}
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -456,20 +483,6 @@ class SqliteStore:
             self._names[rid] = name
         return np.fromiter(map(ids.__getitem__, names), dtype=np.int64, count=len(names))
 
-    def _load_dims(self) -> None:
-        for rid, kind, name in self.db.execute("SELECT id, kind, name FROM dims"):
-            self._ids[kind][name] = rid
-            self._names[rid] = name
-
-    def _forget_dims(self) -> None:
-        for ids in self._ids.values():
-            ids.clear()
-        self._names.clear()
-
-    def _name_of(self, rid: int) -> str:
-        if rid not in self._names:
-            self._load_dims()  # another process may have added it
-        return self._names.get(rid, f"#{rid}")
 
     # -- raw records --------------------------------------------------------------
     def export_jsonl(self, out: IO[str], since: datetime | None = None,

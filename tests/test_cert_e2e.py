@@ -106,3 +106,42 @@ def test_request_submit_by_pull_request_and_certificate(world):
     assert verified.ok and verified.login == "alice"
     registry = json.loads(repo.file_text("certification/registry.json") or "{}")
     assert [c["level"] for c in registry["certificates"]] == ["foundation"]
+
+
+def _comment_payload(number: int, comment: Any) -> dict[str, Any]:
+    payload = load_payload("issue_comment", "created")
+    payload["issue"]["number"] = number
+    payload["comment"].update(id=comment.id, body=comment.body, user={"login": comment.user},
+                              html_url=f"https://github.com/{REPO}/issues/{number}"
+                                       f"#issuecomment-{comment.id}")
+    payload["sender"] = {"login": comment.user}
+    return payload
+
+
+def test_dropped_cert_commands_are_answered_once_by_the_next_comment(world):
+    """A `/cert` comment whose delivery was lost is answered when anyone next comments in
+    the thread; a redelivery answers nothing again."""
+    repo, url = world
+    repo.add_issue(1, author="alice", title="Exam request: foundation")
+    request = repo.add_comment(1, "alice", "/cert request foundation")  # delivery lost
+    typo = repo.add_comment(1, "alice", "/cert reqest foundation")  # delivery lost
+    later = repo.add_comment(1, "bob", "Good luck!")
+    deliver(url, "issue_comment", _comment_payload(1, later))
+
+    bot = [c.body for c in repo.comments_on(1) if c.user == BOT]
+    exam = [b for b in bot if "cvf:cert-exam" in b]
+    assert len(exam) == 1 and "CVF Foundation exam — attempt 1 for @alice" in exam[0]
+    (reply,) = [b for b in bot if "cvf:cert-reply" in b]
+    assert "Did you mean `/cert request`?" in reply and "@alice" in reply
+    assert [r.content for r in repo.reactions_on(comment_id=request.id)
+            if r.user == BOT] == ["+1"]
+    registry = json.loads(repo.file_text("certification/registry.json") or "{}")
+    assert [a["status"] for a in registry["attempts"]] == ["open"]
+
+    seen = [(c.id, c.body) for c in repo.comments_on(1)]
+    deliver(url, "issue_comment", _comment_payload(1, later))  # redelivered
+    deliver(url, "issue_comment", _comment_payload(1, typo))  # the lost one, late
+    assert [(c.id, c.body) for c in repo.comments_on(1)] == seen
+    assert len(repo.reactions_on(comment_id=request.id)) == 1
+    registry = json.loads(repo.file_text("certification/registry.json") or "{}")
+    assert [a["status"] for a in registry["attempts"]] == ["open"]

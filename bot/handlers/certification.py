@@ -83,14 +83,56 @@ def level_gate(gh: GitHubPort, config: Config, now: datetime) -> LevelGate:
 # -- event handlers --------------------------------------------------------------------
 @router.register("issue_comment", "created", "edited")
 def on_comment(event: Event, gh: GitHubPort) -> None:
+    """Answer this comment's commands, then any earlier command in the thread whose delivery
+    was lost (a cancelled run, a dropped webhook)."""
     if event.sender_is_bot:
         return
     comment = event.payload.get("comment") or {}
     body = str(comment.get("body") or "")
     number = int((event.payload.get("issue") or {}).get("number", 0))
     login = str((comment.get("user") or {}).get("login") or event.sender)
-    ctx = _Context(event, gh, login, number, trigger=f"c{comment.get('id', '')}",
-                   url=str(comment.get("html_url") or ""))
+    comment_id = comment.get("id")
+    if number:
+        gh.list_issue_comments(number)  # the listing says which comments have reactions
+    _answer(event, gh, number, login, body, comment_id=comment_id,
+            url=str(comment.get("html_url") or ""))
+    if event.action == "created" and number:
+        catch_up(event, gh, number)
+
+
+def catch_up(event: Event, gh: GitHubPort, number: int) -> None:
+    """Answer every `/cert …` or `/grade` comment of ``number`` the bot has not answered
+    yet. The record that a comment was answered is the bot's reply naming it (its hidden
+    marker) or, when all went well without a reply, the bot's 👍 on it; the delivery's
+    comment listing says which comments have no reaction at all, so only a command with
+    reactions costs a read."""
+    bot = str(event.config.section("github")["bot_login"]).lower()
+    comments = gh.list_issue_comments(number)
+    mine = [c.body for c in comments if c.author.lower() in (bot, bot.removesuffix("[bot]"))]
+    for comment in comments:
+        author = comment.author.lower()
+        if comment.author_is_bot or author in (bot, bot.removesuffix("[bot]")):
+            continue
+        if not _command_lines(comment.body) and not find_grade_commands(comment.body):
+            continue
+        replied = re.compile(rf"<!-- cvf:cert-reply:c{comment.id}(?!\d)")
+        if any(replied.search(body) for body in mine):
+            continue
+        if _thumbed(event, gh, comment.id):
+            continue
+        _answer(event, gh, number, comment.author, comment.body, comment_id=comment.id,
+                url=comment.html_url)
+
+
+def _answer(event: Event, gh: GitHubPort, number: int, login: str, body: str, *,
+            comment_id: object, url: str) -> None:
+    """Run the comment's certification commands; every reply is keyed by the comment, so
+    answering it again (a redelivery, a catch-up race) changes nothing. A 👍 records that
+    a command took effect without a reply naming it; one that changed nothing (asking
+    again for the exam already posted, a grade after the decision) gets none, and a later
+    catch-up runs it again to the same no-op."""
+    ctx = _Context(event, gh, login, number, trigger=f"c{comment_id or ''}", url=url)
+    writes = gh.stats.writes
     commands = _command_lines(body)
     for line in commands:
         request = _REQUEST.match(line)
@@ -105,8 +147,20 @@ def on_comment(event: Event, gh: GitHubPort) -> None:
         elif _ANY_CERT.match(line):
             headline, hint = _unknown_cert(line)
             ctx.reply(headline, quote=line, hint=hint)
-    if find_grade_commands(body):
+    grades = find_grade_commands(body)
+    if grades:
         ctx.guard(lambda: ctx.grade(body))
+    took_effect = gh.stats.writes > writes
+    if (commands or grades) and took_effect and not ctx.replied \
+            and isinstance(comment_id, int) and not _thumbed(event, gh, comment_id):
+        gh.add_comment_reaction(comment_id, "+1")
+
+
+def _thumbed(event: Event, gh: GitHubPort, comment_id: int) -> bool:
+    """Whether the bot's 👍 (its record of a command answered) is on the comment."""
+    bot = str(event.config.section("github")["bot_login"]).lower()
+    return any(r.user.lower() == bot and r.content == "+1"
+               for r in gh.list_comment_reactions(comment_id))
 
 
 def _unknown_cert(line: str) -> tuple[Md, Md]:
@@ -208,6 +262,7 @@ class _Context:
     trigger: str
     url: str
     loaded: Materials | None = None
+    replied: bool = False
 
     @property
     def section(self) -> dict[str, Any]:
@@ -244,6 +299,7 @@ class _Context:
         body = reply_body(marker, self.login, headline, quote=quote, url=self.url,
                           details=problems or [], instead=hint)
         self.gh.upsert_sticky_comment(self.number, marker, body)
+        self.replied = True
 
     # -- request --------------------------------------------------------------------
     def request(self, level_id: str, *, quote: str | None) -> None:
@@ -487,9 +543,6 @@ class _Context:
                                  self.trigger, str(attempt.get("evidence") or self.url),
                                  loaded=self.materials)
         candidate_ctx._review_status(level, attempt, registry)
-        comment_id = str(self.trigger).removeprefix("c")
-        if comment_id.isdigit():
-            self.gh.add_comment_reaction(int(comment_id), "+1")
 
     def _review_status(self, level: Level, attempt: dict[str, Any], registry: Registry) -> None:
         rubric = self.materials.rubric(level.id)

@@ -127,7 +127,8 @@ class Router:
 router = Router()
 
 # Concern modules whose import registers handlers on ``router``.
-HANDLER_MODULES: tuple[str, ...] = ("routing", "rfc", "metrics", "certification", "checks")
+HANDLER_MODULES: tuple[str, ...] = ("routing", "rfc", "metrics", "certification", "checks",
+                                    "catchup")
 
 
 def load_handlers() -> Router:

@@ -456,6 +456,16 @@ class FakeGitHub:
         self._call("list_workflow_runs", _pages(len(found)))
         return found
 
+    def list_updated_open(self, since: datetime) -> list[tuple[int, bool]]:
+        """Open issues and pull requests with a comment written or edited since ``since``
+        (the fake keeps no issue ``updated_at``; comments are what the sweep is for)."""
+        touched = {self.comment_issue[c.id] for c in self.comments.values()
+                   if c.updated_at >= since}
+        found = [(n, False) for n, i in self.issues.items() if i.state == "open" and n in touched]
+        found += [(n, True) for n, p in self.pulls.items() if p.state == "open" and n in touched]
+        self._call("list_updated_open", _pages(len(found)))
+        return sorted(found)
+
     def default_branch(self) -> str:
         self._call("default_branch")
         return self._default_branch

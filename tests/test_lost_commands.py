@@ -10,10 +10,16 @@ answer it again.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from bot.config import parse_config
+from bot.events import load_handlers
+from bot.github.delivery import RepoConfigCache
+from bot.github.ticker import run_ticks
 from tests.test_bot_commits import FullStage
+from tests.test_rfc_e2e import REPO
 
 pytestmark = pytest.mark.e2e
 
@@ -93,3 +99,33 @@ def test_a_dropped_approve_risk_is_judged_by_the_head_it_was_written_on(
     pushed = stage.repo.pull(n).head_sha
     # bob approved the code he saw, not the push that came after his comment.
     assert stage.gate(pushed).conclusion is None
+
+
+def test_the_tick_answers_commands_nobody_delivered(tmp_path: Path) -> None:
+    """No later event ever comes: the tick's sweep of recently updated threads answers
+    the lost `/approve-risk` on a pull request and the lost `/cert help` on an issue, once."""
+    stage = R3Stage()
+    try:
+        stage.repo.put_file(".github/cvf.yml", R3_CONFIG + f"metrics:\n  store: {tmp_path}/m.db\n")
+        n = stage.open_pull()
+        head = stage.repo.pull(n).head_sha
+        stage.clock.advance(minutes=1)
+        approval = stage.repo.add_comment(n, "bob", "/approve-risk reviewed").id  # lost
+        stage.repo.add_issue(40, author="alice", title="Certification")
+        stage.repo.add_comment(40, "alice", "/cert help")  # lost
+        configs = RepoConfigCache(parse_config(""))
+        assert run_ticks(load_handlers(), stage.factory, [(REPO, None)], configs,
+                         stage.clock.advance(minutes=1)) == 0
+
+        assert stage.gate(head).conclusion == "success"
+        assert stage.bot_reactions(approval) == ["+1"]
+        (help_reply,) = [b for b in stage.bot_comments(40) if "cvf:cert-reply" in b]
+        assert "@alice: certification commands:" in help_reply
+
+        stage.sim.reset_log()
+        assert run_ticks(load_handlers(), stage.factory, [(REPO, None)], configs,
+                         stage.clock.advance(minutes=5)) == 0
+        assert stage.sim.writes("POST", r"/(reactions|comments)$") == []
+        assert len(stage.bot_comments(40)) == 1
+    finally:
+        stage.close()

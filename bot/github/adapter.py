@@ -409,6 +409,13 @@ class PyGithubAdapter:
                                 url=r.html_url or "")
                     for r in runs]
 
+    def list_updated_open(self, since: datetime) -> list[tuple[int, bool]]:
+        """One listing, ``GET /issues?state=open&since=…`` (it holds pull requests too)."""
+        params = {"state": "open", "since": f"{since.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"}
+        with self._errors("listing the recently updated issues and pull requests"):
+            return [(int(item.raw_data["number"]), bool(item.raw_data.get("pull_request")))
+                    for item in self._list(_Raw, f"{self._path}/issues", params)]
+
     def default_branch(self) -> str:
         if self._default_branch is None:
             with self._errors("reading the repository"):

@@ -214,6 +214,12 @@ def refresh_gate(event: Event, port: GitHubPort, number: int,
     _evaluate_and_publish(ctx, state=state, comments=comments, pull=pull)
 
 
+def catch_up(event: Event, port: GitHubPort, number: int) -> None:
+    """The gate recomputed for the tick's sweep, which answers any `/approve-risk` whose
+    delivery was lost (a closed pull request is left alone)."""
+    _evaluate_and_publish(_context(event, port, number))
+
+
 # -- flows ----------------------------------------------------------------------------
 def _context(event: Event, port: GitHubPort, number: int) -> _Context:
     config = event.config

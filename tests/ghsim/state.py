@@ -336,6 +336,8 @@ class Repo:
             when = created_at or self.world.now()
             comment = CommentRec(self.world.new_id(), number, self.world.user(author).login,
                                  body, when, when)
+            issue = self.issue(number)
+            issue.updated_at = max(issue.updated_at, when)  # as GitHub does
             self.comments[comment.id] = comment
             self.comments_by_issue.setdefault(number, {})[comment.id] = comment
             return comment

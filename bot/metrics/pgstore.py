@@ -198,22 +198,13 @@ class PostgresStore(DimNames):
                 "agents = EXCLUDED.agents, skills = EXCLUDED.skills, "
                 "latency = EXCLUDED.latency, approval = EXCLUDED.approval")
 
-    def _dim_ids(self, kind: int, names: Sequence[str]) -> Any:
-        if not self._names:
-            self._load_dims()
-        ids = self._ids[kind]
-        missing = sorted(set(names).difference(ids))
-        if missing:
-            with self.db.cursor() as cur:
-                cur.executemany("INSERT INTO metrics_dims (kind, name) VALUES (%s, %s) "
-                                "ON CONFLICT DO NOTHING", [(kind, n) for n in missing])
-            for rid, name in self.db.execute(
-                    "SELECT id, name FROM metrics_dims WHERE kind = %s AND name = ANY(%s)",
-                    (kind, missing)):
-                ids[name] = rid
-                self._names[rid] = name
-        return np.fromiter(map(ids.__getitem__, names), dtype=np.int64, count=len(names))
-
+    def _add_dims(self, kind: int, names: list[str]) -> Iterable[tuple[int, str]]:
+        with self.db.cursor() as cur:
+            cur.executemany("INSERT INTO metrics_dims (kind, name) VALUES (%s, %s) "
+                            "ON CONFLICT DO NOTHING", [(kind, n) for n in names])
+        return list(self.db.execute(
+            "SELECT id, name FROM metrics_dims WHERE kind = %s AND name = ANY(%s)",
+            (kind, names)))
 
     # -- raw records --------------------------------------------------------------
     def export_jsonl(self, out: IO[str], since: datetime | None = None,

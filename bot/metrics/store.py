@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -249,7 +250,7 @@ def pieces(since: int, until: int, max_res: int = DAY) -> list[Piece]:
     return sorted(out, key=lambda p: p[1])
 
 
-class DimNames:
+class DimNames(ABC):
     """The agent and skill names behind a store's small ids, cached per connection; a
     name another process added since is found by reloading the table once."""
 
@@ -265,6 +266,22 @@ class DimNames:
                 f"SELECT id, kind, name FROM {self.DIMS_TABLE}"):  # noqa: S608 (a constant)
             self._ids[kind][name] = rid
             self._names[rid] = name
+
+    def _dim_ids(self, kind: int, names: Sequence[str]) -> Any:
+        """Ids of agent or skill names, giving new names the next free id."""
+        if not self._names:
+            self._load_dims()
+        ids = self._ids[kind]
+        missing = sorted(set(names).difference(ids))
+        if missing:
+            for rid, name in self._add_dims(kind, missing):
+                ids[name] = rid
+                self._names[rid] = name
+        return np.fromiter(map(ids.__getitem__, names), dtype=np.int64, count=len(names))
+
+    @abstractmethod
+    def _add_dims(self, kind: int, names: list[str]) -> Iterable[tuple[int, str]]:
+        """Store new names of one kind; their ids (the backend's own SQL)."""
 
     def _forget_dims(self) -> None:
         for ids in self._ids.values():
@@ -469,20 +486,13 @@ class SqliteStore(DimNames):
         matrix = orjson.dumps(np.column_stack(places), option=orjson.OPT_SERIALIZE_NUMPY)
         self.db.execute(_WRITE_ROWS, (res, *blobs, matrix.decode()))
 
-    def _dim_ids(self, kind: int, names: Sequence[str]) -> Any:
-        """Ids of agent or skill names, giving new names the next free id."""
-        if not self._names:
-            self._load_dims()
-        ids = self._ids[kind]
-        for name in set(names).difference(ids):
+    def _add_dims(self, kind: int, names: list[str]) -> Iterable[tuple[int, str]]:
+        for name in names:
             self.db.execute("INSERT OR IGNORE INTO dims (kind, name) VALUES (?, ?)",
                             (kind, name))
             (rid,) = self.db.execute("SELECT id FROM dims WHERE kind = ? AND name = ?",
                                      (kind, name)).fetchone()
-            ids[name] = rid
-            self._names[rid] = name
-        return np.fromiter(map(ids.__getitem__, names), dtype=np.int64, count=len(names))
-
+            yield rid, name
 
     # -- raw records --------------------------------------------------------------
     def export_jsonl(self, out: IO[str], since: datetime | None = None,

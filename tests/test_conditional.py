@@ -143,3 +143,29 @@ def test_the_delivery_log_counts_points_apart_from_requests(
     assert first["api_calls"] == first["points"] == 3  # the config and two comment pages
     assert second["api_calls"] == second["not_modified"] == 2  # the config is kept
     assert second["points"] == 0
+
+
+@pytest.mark.parametrize("link_on_304", [True, False])
+def test_a_full_last_page_that_gained_a_next_page_is_not_read_as_the_end(
+        link_on_304: bool) -> None:
+    """100 comments fill page 1 exactly; the 101st goes on a new page 2 while page 1's
+    body (and ETag) stays the same. A kept "no next page" must not hide it, whether or not
+    GitHub's 304 repeats the Link header."""
+    with GitHubSimulator() as sim:
+        sim.link_on_304 = link_on_304
+        repo = sim.repo(REPO)
+        repo.add_pull(1, title="RFC: conditional", files={"rfcs/0001-x.md": "x"})
+        for i in range(100):
+            repo.add_comment(1, "alice", f"comment {i}")
+        etags = EtagCache()
+        assert len(_adapter(sim, etags).list_issue_comments(1)) == 100
+        repo.add_comment(1, "bob", "/vote approve")
+        later = _adapter(sim, etags)
+        bodies = [c.body for c in later.list_issue_comments(1)]
+        assert len(bodies) == 101 and bodies[-1] == "/vote approve"
+        # And a page that was not full is still revalidated for free.
+        sim.reset_log()
+        again = _adapter(sim, etags)
+        assert len(again.list_issue_comments(1)) == 101
+        assert again.stats.points == 0
+        assert sim.errors == []

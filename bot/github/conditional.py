@@ -18,11 +18,13 @@ event and gains only within that run.
 
 from __future__ import annotations
 
+import json
 import threading
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 from github.Requester import HTTPRequestsConnectionClass, HTTPSRequestsConnectionClass
@@ -137,8 +139,14 @@ class ConditionalAdapter(requests.adapters.HTTPAdapter):
         response = super().send(request, **kwargs)
         self._count(response)
         if kept is not None and response.status_code == 304:
-            self.stats.not_modified += 1
-            return _replayed(kept, response)
+            if not _may_have_grown(kept, response, str(request.url)):
+                self.stats.not_modified += 1
+                return _replayed(kept, response)
+            # A full last page is unchanged, yet items may follow it now: ask again
+            # without the ETag, as the kept answer's pagination cannot be trusted.
+            del request.headers["If-None-Match"]
+            response = super().send(request, **kwargs)
+            self._count(response)
         etag = response.headers.get("ETag")
         if request.method == "GET" and response.status_code == 200 and etag and \
                 self.cache is not None:
@@ -155,8 +163,33 @@ class ConditionalAdapter(requests.adapters.HTTPAdapter):
             self.stats.rate_remaining = int(remaining)
 
 
+def _may_have_grown(kept: Answer, not_modified: requests.Response, url: str) -> bool:
+    """Whether a 304 leaves the list's pagination unknown.
+
+    A page's ETag covers its body, not its ``Link`` header: page 1 of a thread that had
+    exactly ``per_page`` comments is unchanged after a 101st is written, but now has a
+    next page. When the 304 brings a ``Link`` header it is used (see ``_replayed``);
+    when it brings none, the kept "no next page" is only trusted for a page that was
+    not full.
+    """
+    if "Link" in not_modified.headers or 'rel="next"' in kept.headers.get("Link", ""):
+        return False
+    try:
+        body = json.loads(kept.content())
+    except ValueError:
+        return False
+    if isinstance(body, dict):  # {"total_count": …, "check_runs": […]} pages
+        body = max((v for v in body.values() if isinstance(v, list)), key=len, default=None)
+    if not isinstance(body, list) or not body:
+        return False
+    query = parse_qs(urlsplit(url).query)
+    per_page = query.get("per_page", ["30"])[0]
+    return len(body) >= (int(per_page) if per_page.isdigit() else 30)
+
+
 def _replayed(kept: Answer, not_modified: requests.Response) -> requests.Response:
-    """The kept answer as if GitHub had sent it again, with the 304's rate-limit headers."""
+    """The kept answer as if GitHub had sent it again, with the 304's rate-limit headers
+    (and its ``Link``, when it has one: pagination may have changed under an equal body)."""
     response = requests.Response()
     response.status_code = 200
     response.reason = "OK"
@@ -164,7 +197,7 @@ def _replayed(kept: Answer, not_modified: requests.Response) -> requests.Respons
     response.encoding = kept.encoding
     headers = CaseInsensitiveDict(kept.headers)
     for name, value in not_modified.headers.items():
-        if name.lower().startswith("x-ratelimit") or name.lower() in ("date", "etag"):
+        if name.lower().startswith("x-ratelimit") or name.lower() in ("date", "etag", "link"):
             headers[name] = value
     response.headers = headers
     response.url = not_modified.url

@@ -111,6 +111,10 @@ class GitHubSimulator:
         self._recent_writes: dict[str, deque[float]] = {}
         self.valid_tokens = valid_tokens
         self.default_per_page = default_per_page
+        # Whether a 304 repeats the page's ``Link`` header. Either way its ETag covers the
+        # body only (as GitHub's does), so an unchanged full page keeps its ETag while a
+        # new page appears after it; clients must not trust a kept "no next page".
+        self.link_on_304 = True
         self.faults: list[Fault] = []
         self.errors: list[str] = []
         self._log: deque[LoggedRequest] = deque(maxlen=log_limit)
@@ -398,8 +402,10 @@ class GitHubSimulator:
             etag = '"' + hashlib.sha256(payload).hexdigest()[:32] + '"'
             if _etag_matches(headers.get("if-none-match", ""), etag):
                 # A 304 does not count against the rate limit, as on GitHub.
+                kept = {k: v for k, v in (extra or {}).items()
+                        if self.link_on_304 or k.lower() != "link"}
                 self._finish(h, entry, started, 304, None, bucket=bucket, etag=etag,
-                             extra=extra, counted=False)
+                             extra=kept, counted=False)
                 return
         self._finish(h, entry, started, status, body, bucket=bucket, etag=etag, extra=extra,
                      raw=raw_out, counted=counted, resource=resource)

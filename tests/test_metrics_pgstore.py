@@ -175,7 +175,8 @@ def test_the_schema_is_versioned_and_a_newer_one_is_refused(pg_dsn: str) -> None
     import bot.metrics.pgstore as pgstore
 
     store = open_store(pg_dsn)
-    assert isinstance(store, PostgresStore) and store.schema_version() == 1
+    assert isinstance(store, PostgresStore)
+    assert store.schema_version() == len(pgstore.MIGRATIONS) == 2
     store.close()
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute("UPDATE cvf_schema SET version = 99 WHERE component = 'metrics'")
@@ -193,5 +194,62 @@ def test_cvf_metrics_dsn_selects_the_postgresql_store(
     store = store_for(parse_config(""))
     try:
         assert isinstance(store, PostgresStore)
+    finally:
+        store.close()
+
+
+def test_a_big_import_through_the_parser_processes_equals_sqlite_with_odd_characters(
+        pg_dsn: str, tmp_path: Path) -> None:
+    """45,000 lines are three chunks: the parser processes format the COPY rows. Ids and
+    bodies holding COPY's special characters (tab, backslash, escaped newline) round-trip,
+    and a re-import of an overlapping file (some ids stored) adds only the new ones."""
+    data = dataset(45000, seed=3)
+    odd = json.loads(data[10])
+    odd.update(id="odd\tid\\x\u00e9", skill="sk\\ill", agent="agent\ttab",
+               error_type="line\nbreak \"quoted\"")
+    data[10] = json.dumps(odd)
+    data[11] = data[11].replace('"source"', ' \t "source"')  # a raw tab between tokens
+    sqlite = open_store(tmp_path / "m.db")
+    pg = open_store(pg_dsn)
+    try:
+        results = [(store.ingest_lines(data[:30000]), store.ingest_lines(data[25000:]))
+                   for store in (sqlite, pg)]
+        assert results[0] == results[1]
+        first, again = results[1]
+        assert first.added + again.added == len(data) and again.duplicates == 5000
+        assert everything(pg) == everything(sqlite)
+        assert [body for _, body in pg.records_after(0, limit=500) if body["id"] == odd["id"]
+                ] == [odd]
+    finally:
+        sqlite.close()
+        pg.close()
+
+
+def test_a_version_1_store_is_upgraded_in_place_keeping_every_record(pg_dsn: str) -> None:
+    import psycopg
+
+    import bot.metrics.pgstore as pgstore
+
+    data = dataset(500, seed=5)
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        from bot.pg import apply_migrations
+        apply_migrations(conn, pgstore.COMPONENT, pgstore.MIGRATIONS[:1])
+    pgstore._migrated.discard(pg_dsn)
+    old = pgstore.PostgresStore.__new__(pgstore.PostgresStore)
+    pgstore.DimNames.__init__(old)
+    old.dsn, old.where = pg_dsn, pg_dsn
+    old.db = psycopg.connect(pg_dsn, autocommit=True)
+    old.ingest_lines(data[:300])
+    assert old.schema_version() == 1
+    old.close()
+    store = open_store(pg_dsn)
+    try:
+        assert isinstance(store, PostgresStore) and store.schema_version() == 2
+        assert store.ingest_lines(data).added == len(data) - 300
+        collation = store.db.execute(
+            "SELECT collation_name FROM information_schema.columns "
+            "WHERE table_name = 'metrics_records' AND column_name = 'id'").fetchone()
+        assert collation == ("C",)
+        assert store.count() == len(data)
     finally:
         store.close()

@@ -20,7 +20,7 @@ import shutil
 import sys
 import tempfile
 import threading
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -56,6 +56,10 @@ class Parsed:
     duplicates: int  # ids seen twice within the chunk (the store finds the others)
     problems: list[str]
     facts: list[tuple[str, int, float, str | None, str]] = field(default_factory=list)
+    # The records ready for a store's bulk load, one line per record in ``ids`` order,
+    # when the caller asked ``parsed_chunks`` to ``prepare`` them (made by the parser
+    # process, so the writing process only sends bytes).
+    rows: bytes = b""
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -63,9 +67,14 @@ class Parsed:
     def keep(self, wanted: list[bool]) -> Parsed:
         """Only the records where ``wanted`` is true."""
         pick = [i for i, w in enumerate(wanted) if w]
+        rows = b""
+        if self.rows:
+            lines = self.rows.splitlines(keepends=True)
+            rows = b"".join(lines[i] for i in pick)
         return Parsed([self.ids[i] for i in pick], [self.texts[i] for i in pick],
                       [self.agents[i] for i in pick], [self.skills[i] for i in pick],
-                      self.numbers[:, pick], self.duplicates, self.problems, self.facts)
+                      self.numbers[:, pick], self.duplicates, self.problems, self.facts,
+                      rows)
 
 
 def parse_chunk(first_number: int, lines: list[str | bytes], where: str,
@@ -163,32 +172,41 @@ def _fact(obj: dict[str, Any], text: str, default_source: str, seen: set[str],
     return None
 
 
+Prepare = Callable[[Parsed], Parsed]
+
+
 def parsed_chunks(lines: Iterable[str | bytes], *, where: str, default_source: str,
-                  workers: int | None = None) -> Generator[Parsed, None, None]:
+                  workers: int | None = None,
+                  prepare: Prepare | None = None) -> Generator[Parsed, None, None]:
     """Every chunk of ``lines`` parsed, in order. An input of more than one chunk is
     parsed by worker processes (``workers``, default: the CPUs but one, at most
     ``MAX_WORKERS``), except its first chunk, which this process parses while they start
-    on the next ones."""
+    on the next ones. ``prepare`` (a module-level function, as it travels to the parser
+    processes by name) finishes each chunk where it was parsed."""
     batches = _batches(lines)
     first = next(batches, None)
     second = next(batches, None) if first is not None else None
     count = default_workers() if workers is None else workers
+
+    def parse(batch: tuple[int, list[str | bytes]]) -> Parsed:
+        return _parse(batch, where, default_source, prepare)
+
     if first is None or second is None or count < 1:
         for batch in (first, second):
             if batch is not None:
-                yield parse_chunk(*batch, where, default_source)
+                yield parse(batch)
         for batch in batches:
-            yield parse_chunk(*batch, where, default_source)
+            yield parse(batch)
         return
     folder = tempfile.mkdtemp(prefix="cvf-ingest-")
-    pool = [_Worker(folder, where, default_source) for _ in range(count)]
+    pool = [_Worker(folder, where, default_source, prepare) for _ in range(count)]
     try:
         sent = received = 0
         for batch in itertools.chain([second], batches):
             pool[sent % count].send(batch)
             sent += 1
             if sent == 1:
-                yield parse_chunk(*first, where, default_source)
+                yield parse(first)
             if sent - received > 2 * count:  # two chunks queued per worker keep it busy
                 yield pool[received % count].receive()
                 received += 1
@@ -210,7 +228,8 @@ class _Worker:
     unpickles on helper threads of this process, which wait on the GIL behind the
     writing thread."""
 
-    def __init__(self, folder: str, where: str, default_source: str):
+    def __init__(self, folder: str, where: str, default_source: str,
+                 prepare: Prepare | None) -> None:
         context = _context()
         tasks_out, self.tasks = context.Pipe(duplex=False)
         self.results, results_in = context.Pipe(duplex=False)
@@ -218,7 +237,7 @@ class _Worker:
         self.sent = 0
         self.process = context.Process(target=_work, name="cvf-metrics-parser", daemon=True,
                                        args=(tasks_out, results_in, folder, where,
-                                             default_source, os.getpid()))
+                                             default_source, prepare, os.getpid()))
         self.process.start()
         tasks_out.close()
         results_in.close()
@@ -265,8 +284,14 @@ class _Worker:
 _STOP = b""
 
 
+def _parse(batch: tuple[int, list[str | bytes]], where: str, default_source: str,
+           prepare: Prepare | None) -> Parsed:
+    parsed = parse_chunk(*batch, where, default_source)
+    return prepare(parsed) if prepare is not None and not parsed.problems else parsed
+
+
 def _work(tasks: Any, results: Any, folder: str, where: str, default_source: str,
-          parent: int) -> None:
+          prepare: Prepare | None, parent: int) -> None:
     """A parser process: chunks in, ``Parsed`` (or the exception) out, until told to stop
     or the process that started it is gone (killed: then nobody else removes the folder)."""
     while True:
@@ -283,7 +308,7 @@ def _work(tasks: Any, results: Any, folder: str, where: str, default_source: str
             return
         try:
             first, batch = _load(path + ".task")
-            answer: Any = parse_chunk(first, batch, where, default_source)
+            answer: Any = _parse((first, batch), where, default_source, prepare)
         except Exception as exc:  # handed back, raised by the reading side
             answer = exc
         try:

@@ -173,7 +173,7 @@ def ensure_schema(store: Any, migrations: Sequence[Migration] | None = None) -> 
                 f"{first_post.name} comes before pre-migration {blocked.name}: post-migrations "
                 "are only safe once no replica runs the older version",
                 hint=f"stop every webhook replica and `cvf worker`, run `{MIGRATE_COMMAND}` "
-                     "once, then start them again (see `cvf deliveries migrate --help`)")
+                     "once, then start them again")
         _apply(conn, head, run)
         run.waiting = rest
     if run.applied:
@@ -268,11 +268,13 @@ def _create(conn: Any, files: Sequence[Migration]) -> None:
 
 def _legacy(conn: Any, files: Sequence[Migration]) -> dict[str, int]:
     """Record the level of a schema the bot made before it recorded levels."""
+    # 3.4's pre-migration added retry_job_v2, its post one taught the status trigger the
+    # "retried" event; 3.2's post one dropped defer_job_v1.
     row = conn.execute(
-        "SELECT to_regproc('procrastinate_retry_job_v2') IS NOT NULL AND "
-        "to_regproc('procrastinate_defer_job_v1') IS NULL AND EXISTS (SELECT 1 FROM pg_proc "
-        "WHERE proname = 'procrastinate_trigger_function_status_events_update_v1' "
-        "AND prosrc LIKE '%retried%')").fetchone()
+        "SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'procrastinate_retry_job_v2') "
+        "AND NOT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'procrastinate_defer_job_v1') "
+        "AND EXISTS (SELECT 1 FROM pg_proc WHERE prosrc LIKE '%retried%' AND proname = "
+        "'procrastinate_trigger_function_status_events_update_v1')").fetchone()
     if not (row and row[0]):
         raise CvfError(
             "the database has procrastinate tables but no record of the procrastinate "

@@ -239,6 +239,12 @@ def test_starters_apply_pre_migrations_once_and_leave_post_ones_to_the_command(
     assert warnings and warnings[0]["waiting"] == [post.name]
     assert "run `cvf deliveries migrate`" in warnings[0]["hint"]
 
+    # A replica still on the older procrastinate restarts meanwhile: only pre-migrations
+    # it does not know were applied, which keep older code working, so it starts.
+    older = ensure_schema(store)
+    assert (older.applied, older.waiting) == ([], [])
+    assert older.before is not None and label(older.before) == "03.90.00_02"
+
     # The next procrastinate brings a pre-migration after that post one: starting now
     # would need the post one applied first, so a start is refused and nothing runs.
     later = [*upgraded, extra(tmp_path, "03.91.00_01_pre_next.sql")]
@@ -406,3 +412,22 @@ def test_the_worker_prunes_on_its_maintenance_round_keeping_dead_deliveries(
                            "WHERE name = 'prune'").fetchone()
     assert row == (True,)
     assert store.due("prune", 3600.0) is False
+
+
+def test_cvf_worker_takes_the_retention_from_the_config(
+        pg_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[Any] = []
+    monkeypatch.setattr("bot.queue.worker.run_worker",
+                        lambda dsn, runner, settings, tick=None: started.append(settings))
+    monkeypatch.setattr("bot.app._setup_logging", lambda: None)
+    config = tmp_path / "cvf.yml"
+    config.write_text("server:\n  queue_retention: 1w\n", "utf-8")
+    result = CliRunner().invoke(cli, ["--config", str(config), "worker", "--no-tick"],
+                                env={"CVF_QUEUE_DSN": pg_dsn})
+    assert result.exit_code == 0, result.output
+    assert started[0].retention == 7 * DAY and started[0].prune_every == 3600.0
+    config.write_text("server:\n  queue_retention: 36h\n", "utf-8")
+    result = CliRunner().invoke(cli, ["--config", str(config), "worker", "--no-tick"],
+                                env={"CVF_QUEUE_DSN": pg_dsn})
+    assert result.exit_code == 1 and len(started) == 1
+    assert 'server.queue_retention: "36h" is shorter than the 3 days' in result.output

@@ -135,7 +135,12 @@ def test_a_procrastinate_0x_database_is_refused_at_start_then_migrated_to_the_fr
     assert lines[0] == (f"procrastinate {schema.installed_version()}: schema at 00.00.00_01, "
                         f"{len(files) - 1} migration(s) to apply")
     assert lines[1:] == [f"would apply {m.name} ({m.phase})" for m in files[1:]]
-    assert levels(pg_dsn)["procrastinate"] == "00.00.00_01"
+    assert levels(pg_dsn) == {}  # a dry run records nothing
+
+    # Say a bot had recorded that level (what `--from 0.0.0` does without --dry-run).
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO cvf_schema VALUES ('procrastinate', 1), "
+                     "('procrastinate_post', 1)")
 
     # A replica or worker starting now would have to apply post-migrations (0.5's, 3.0's...)
     # before later pre-migrations: unsafe while older replicas run, so it refuses.
@@ -147,7 +152,7 @@ def test_a_procrastinate_0x_database_is_refused_at_start_then_migrated_to_the_fr
     assert "stop every webhook replica and `cvf worker`, run `cvf deliveries migrate`" in message
     assert levels(pg_dsn)["procrastinate"] == "00.00.00_01"  # nothing applied
 
-    done = deliveries_cli(pg_dsn, "migrate")
+    done = deliveries_cli(pg_dsn, "migrate", "--from", "0.0.0")  # --from: same level
     assert done.exit_code == 0, done.output
     lines = done.output.splitlines()
     assert lines[0] == f"procrastinate {schema.installed_version()}: schema at 00.00.00_01"

@@ -195,7 +195,9 @@ def migrate(store: Any, migrations: Sequence[Migration] | None = None, *,
     whose level the bot never recorded; ``dry_run`` only says what would run."""
     store.migrate()
     files = list(migrations) if migrations is not None else shipped()
-    with schema_lock(store) as conn:
+    # A dry run records nothing either (not even a declared or recognised level).
+    with schema_lock(store) as conn, (conn.transaction(force_rollback=True) if dry_run
+                                      else contextlib.nullcontext()):
         if start_from is not None:
             _declare(conn, files, start_from)
         run = _current(conn, files, create=not dry_run)

@@ -28,7 +28,8 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "check": (("rfc", "rfc_governance"),
               "Validate the config and every RFC, then print the RFC board."),
     "deliveries": (("queue",),
-                   "Webhook deliveries in the queue (scale-out mode): list, replay dead ones."),
+                   "Webhook deliveries in the queue (scale-out mode): list, replay, prune, "
+                   "migrate."),
     "handle": (("github",),
                "Run the handlers once for one event (`cvf action` does this for command: "
                "handle)."),

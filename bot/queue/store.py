@@ -9,6 +9,15 @@ same delivery sent to two replicas is stored and queued once.
 Statuses: ``queued`` (waiting for a worker), ``running``, ``retrying`` (failed, will run
 again), ``done``, ``dead`` (failed every attempt, or failed in a way a retry cannot fix;
 ``cvf deliveries retry`` replays it).
+
+Retention (``server.queue_retention``, 14 days by default): the worker maintenance round
+deletes ``done`` rows that finished longer ago than that, in batches. ``dead`` rows are
+kept until they are replayed (and then done) or pruned by hand (``cvf deliveries prune
+--dead``): a failure is never dropped silently. The primary key is also the duplicate
+guard, so it reaches back exactly as far as the retention: a delivery GitHub sends again
+after its row was pruned is stored and run again (the handlers recompute state, so it
+changes nothing twice). GitHub lets an admin redeliver for 3 days (7 on GitHub
+Enterprise Server), hence the minimum of 3 days on the setting.
 """
 
 from __future__ import annotations
@@ -43,6 +52,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX cvf_deliveries_status ON cvf_deliveries (status, received_at);
     CREATE TABLE cvf_ticks (name text PRIMARY KEY, last_run timestamptz NOT NULL);
     """,
+    # Pruning finds finished deliveries by when they finished.
+    "CREATE INDEX cvf_deliveries_finished ON cvf_deliveries (status, finished_at)",
 )
 COMPONENT = "queue"
 STATUSES = ("queued", "running", "retrying", "done", "dead")
@@ -210,6 +221,40 @@ class DeliveryStore:
         return [r[0] for r in rows]
 
     # -- operators ----------------------------------------------------------------------
+    def prune(self, older_than: float, *, dead: bool = False, batch: int = 1000,
+              max_batches: int | None = None) -> tuple[int, bool]:
+        """Delete ``done`` (and, with ``dead``, ``dead``) deliveries that finished more than
+        ``older_than`` seconds ago: ``batch`` rows per statement, each its own short
+        transaction (rows another transaction holds are skipped, never waited for).
+        Returns (rows deleted, True when nothing is left to delete; False when
+        ``max_batches`` stopped it first)."""
+        statuses = ["done", "dead"] if dead else ["done"]
+        deleted = 0
+        batches = 0
+        with self.connection() as conn:
+            while max_batches is None or batches < max_batches:
+                cursor = conn.execute(
+                    "DELETE FROM cvf_deliveries WHERE id IN (SELECT id FROM cvf_deliveries "
+                    "WHERE status = ANY(%s) AND finished_at < now() - make_interval(secs => %s) "
+                    "LIMIT %s FOR UPDATE SKIP LOCKED)", (statuses, older_than, batch))
+                batches += 1
+                deleted += cursor.rowcount
+                if cursor.rowcount < batch:
+                    return deleted, True
+        return deleted, False
+
+    def due(self, name: str, interval: float) -> bool:
+        """True (once) when ``name`` last ran more than ``interval`` seconds ago, shared by
+        every process through ``cvf_ticks``: one statement, so two callers never both
+        get True."""
+        with self.connection() as conn:
+            row = conn.execute(
+                "INSERT INTO cvf_ticks AS t (name, last_run) VALUES (%s, now()) "
+                "ON CONFLICT (name) DO UPDATE SET last_run = now() "
+                "WHERE t.last_run < now() - make_interval(secs => %s) RETURNING 1",
+                (name, interval)).fetchone()
+        return row is not None
+
     def list(self, status: str | None = None, limit: int = 50) -> list[Delivery]:
         with self.connection() as conn:
             rows = conn.execute(

@@ -31,7 +31,7 @@ from bot.config import Config, ConfigError
 from bot.events import Event, Router
 from bot.github.delivery import RepoConfigCache, close_port, dispatch
 from bot.github.factory import GitHubFactory
-from bot.pg import SCHEMA_LOCK
+from bot.queue.schema import ensure_schema
 from bot.queue.store import MAINTENANCE_LOCK, DeliveryStore, lock_key
 
 log = logging.getLogger("cvf.worker")
@@ -53,17 +53,6 @@ class _Duplicate(Exception):
 
 class DeliveryFailed(Exception):
     """A delivery's handlers failed; procrastinate schedules the next attempt."""
-
-
-def ensure_schema(store: DeliveryStore) -> None:
-    """procrastinate's tables (when absent) and ours, once, whoever starts first."""
-    from procrastinate.schema import SchemaManager
-
-    store.migrate()
-    with store.connection() as conn, conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-        if conn.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()[0] is None:
-            conn.execute(SchemaManager.get_schema())
 
 
 def procrastinate_app(dsn: str) -> Any:
@@ -230,6 +219,14 @@ class WorkerSettings:
     # is only found by polling once the one before it finishes.
     poll: float = 1.0
     name: str | None = None
+    # Retention (server.queue_retention): done deliveries and finished jobs older than
+    # this go, checked at most every ``prune_every`` seconds across all workers, at most
+    # ``prune_batches`` batches of ``prune_batch`` rows per maintenance round (a backlog
+    # continues in the next rounds, so stalled jobs are never kept waiting). None: never.
+    retention: float | None = None
+    prune_every: float = 3600.0
+    prune_batch: int = 1000
+    prune_batches: int = 20
 
 
 def worker_app(dsn: str, runner: Callable[[str, int, bool], str],
@@ -238,10 +235,11 @@ def worker_app(dsn: str, runner: Callable[[str, int, bool], str],
 
     app = procrastinate_app(dsn)
     retries = max(settings.attempts - 1, 0)
+    # procrastinate reads max_attempts=0 as "retry forever": one attempt is no retry.
+    retry = RetryStrategy(max_attempts=retries, wait=settings.retry_wait,
+                          linear_wait=settings.retry_wait) if retries else False
 
-    @app.task(name=TASK, queue=QUEUE, pass_context=True,
-              retry=RetryStrategy(max_attempts=retries, wait=settings.retry_wait,
-                                  linear_wait=settings.retry_wait))
+    @app.task(name=TASK, queue=QUEUE, pass_context=True, retry=retry)
     def deliver(context: Any, delivery: str) -> str:
         return runner(delivery, context.job.id, context.job.attempts >= retries)
 
@@ -250,14 +248,17 @@ def worker_app(dsn: str, runner: Callable[[str, int, bool], str],
 
 async def maintenance(app: Any, queue: DeliveryQueue, settings: WorkerSettings) -> None:
     """Every few seconds, on the one worker holding the maintenance lock: retry the jobs
-    of dead workers, queue deliveries whose replica died before deferring them."""
+    of dead workers, queue deliveries whose replica died before deferring them, and
+    (when due) prune what the retention lets go."""
     leader: Any = None
+    more = False
     while True:
         try:
             if leader is None:
                 leader = await asyncio.to_thread(queue.store.hold_lock, MAINTENANCE_LOCK)
             if leader is not None:
                 await sweep(app, queue, settings)
+                more = await upkeep(app, queue.store, settings, more)
         except Exception:
             log.exception("maintenance round failed")
             if leader is not None:
@@ -296,6 +297,62 @@ async def sweep(app: Any, queue: DeliveryQueue, settings: WorkerSettings) -> dic
         await asyncio.to_thread(queue.requeue, delivery_id)
         done["orphans_queued"] += 1
     return done
+
+
+FINISHED = ("succeeded", "failed", "cancelled", "aborted")  # procrastinate's final states
+
+
+async def upkeep(app: Any, store: DeliveryStore, settings: WorkerSettings,
+                 more: bool) -> bool:
+    """The retention part of a maintenance round: runs when due (or right away again when
+    the last round stopped at its batch cap); True while rows are left to prune."""
+    if settings.retention is None:
+        return False
+    if not more and not await asyncio.to_thread(store.due, "prune", settings.prune_every):
+        return False
+    deliveries, finished = await asyncio.to_thread(
+        store.prune, settings.retention, batch=settings.prune_batch,
+        max_batches=settings.prune_batches)
+    jobs = await prune_jobs(app, settings.retention) if finished else 0
+    if deliveries or jobs:
+        log.info(json.dumps({"pruned": {"deliveries": deliveries, "jobs": jobs},
+                             "older_than_s": settings.retention}))
+    return not finished
+
+
+async def prune_jobs(app: Any, older_than: float) -> int:
+    """Delete our queue's finished jobs (and their events) older than ``older_than``
+    seconds, whole hours (procrastinate's unit); returns how many went.
+
+    procrastinate's own helper does it (``JobManager.delete_old_jobs``, what its builtin
+    ``remove_old_jobs`` task runs). It is one statement, not batched; that is acceptable
+    because workers delete each successful job as it finishes (``delete_jobs=
+    "successful"``), so what is left for it are failed jobs, at most one per dead
+    delivery, a small set. Failed jobs go too: the delivery row keeps the dead state,
+    the error and the payload, all ``cvf deliveries retry`` needs (it defers a fresh
+    job), so no failure is lost with them."""
+    count = ("SELECT count(*) AS n FROM procrastinate_jobs WHERE queue_name = %(queue)s "
+             "AND status = ANY(%(statuses)s::procrastinate_job_status[])")
+    args = {"queue": QUEUE, "statuses": list(FINISHED)}
+    before = await app.connector.execute_query_one_async(count, **args)
+    await app.job_manager.delete_old_jobs(nb_hours=int(older_than // 3600), queue=QUEUE,
+                                          include_failed=True, include_cancelled=True,
+                                          include_aborted=True)
+    after = await app.connector.execute_query_one_async(count, **args)
+    return max(int(before["n"]) - int(after["n"]), 0)
+
+
+def prune_now(store: DeliveryStore, older_than: float, *, dead: bool = False
+              ) -> tuple[int, int]:
+    """``cvf deliveries prune``: every batch at once; returns (deliveries, jobs) deleted."""
+    deliveries, _ = store.prune(older_than, dead=dead)
+
+    async def jobs() -> int:
+        app = procrastinate_app(store.dsn)
+        async with app.open_async():
+            return await prune_jobs(app, older_than)
+
+    return deliveries, asyncio.run(jobs())
 
 
 def run_worker(dsn: str, runner: DeliveryRunner, settings: WorkerSettings,

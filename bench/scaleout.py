@@ -68,8 +68,8 @@ def simulator_process(*args: Any) -> None:
 def start_worker(env: dict[str, str], workdir: Path, n: int) -> subprocess.Popen[bytes]:
     log = open(workdir / f"worker-{n}.log", "wb")  # noqa: SIM115 (lives as long as the worker)
     return subprocess.Popen(
-        ["nice", "-n", str(NICE), sys.executable, "-m", "bot", "worker", "--concurrency", "16", "--no-tick",
-         "--heartbeat", "1", "--stalled-after", "5", "--name", f"bench-{n}"],
+        ["nice", "-n", str(NICE), sys.executable, "-m", "bot", "worker", "--concurrency", "16",
+         "--no-tick", "--heartbeat", "1", "--stalled-after", "5", "--name", f"bench-{n}"],
         cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 

@@ -271,9 +271,10 @@ async def sweep(app: Any, queue: DeliveryQueue, settings: WorkerSettings) -> dic
     """One maintenance round; returns what it did."""
     from procrastinate.jobs import Status
 
-    done = {"stalled_retried": 0, "stalled_dead": 0, "orphans_queued": 0}
+    done = {"stalled_retried": 0, "stalled_dead": 0, "orphans_queued": 0, "analyzed": 0}
     manager = app.job_manager
     store = queue.store
+    done["analyzed"] = int(await asyncio.to_thread(store.refresh_job_statistics))
     for job in await manager.get_stalled_jobs(task_name=TASK,
                                               seconds_since_heartbeat=settings.stalled_after):
         delivery = str(job.task_kwargs.get("delivery", ""))

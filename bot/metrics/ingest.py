@@ -58,7 +58,7 @@ class Parsed:
     facts: list[tuple[str, int, float, str | None, str]] = field(default_factory=list)
     # The records ready for a store's bulk load, one line per record in ``ids`` order,
     # when the caller asked ``parsed_chunks`` to ``prepare`` them (made by the parser
-    # process, so the writing process only sends bytes).
+    # process, so the writing process only sends bytes); ``texts`` may then be empty.
     rows: bytes = b""
 
     def __len__(self) -> int:
@@ -71,7 +71,8 @@ class Parsed:
         if self.rows:
             lines = self.rows.splitlines(keepends=True)
             rows = b"".join(lines[i] for i in pick)
-        return Parsed([self.ids[i] for i in pick], [self.texts[i] for i in pick],
+        texts = [self.texts[i] for i in pick] if self.texts else []
+        return Parsed([self.ids[i] for i in pick], texts,
                       [self.agents[i] for i in pick], [self.skills[i] for i in pick],
                       self.numbers[:, pick], self.duplicates, self.problems, self.facts,
                       rows)

@@ -72,14 +72,23 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # Ids and head shas compare byte by byte: under the database's default collation
     # (often en_US.UTF-8 or C.UTF-8) every index comparison calls strcoll, which made
-    # the unique id index most of a bulk load's server time.
+    # the unique id index most of a bulk load's server time. A minute's rollup row
+    # (~2 KB, already packed) is stored as it is instead of being compressed on every
+    # upsert for a few hundred bytes.
     """
     ALTER TABLE metrics_records ALTER COLUMN id TYPE text COLLATE "C",
                                 ALTER COLUMN subject TYPE text COLLATE "C";
+    ALTER TABLE metrics_rollups SET (toast_tuple_target = 8160);
     """,
 )
 _COLUMNS = "bucket, main, agents, skills, latency, approval"
 _COPY_RECORDS = "COPY metrics_records (id, kind, ts, subject, body) FROM STDIN"
+_UPSERT_ROLLUPS = (
+    "INSERT INTO metrics_rollups (key, res, bucket, main, agents, skills, latency, approval) "
+    "SELECT * FROM unnest(%b::bigint[], %b::integer[], %b::bigint[], %b::bytea[], "
+    "%b::bytea[], %b::bytea[], %b::bytea[], %b::bytea[]) "
+    "ON CONFLICT (key) DO UPDATE SET main = EXCLUDED.main, agents = EXCLUDED.agents, "
+    "skills = EXCLUDED.skills, latency = EXCLUDED.latency, approval = EXCLUDED.approval")
 _migrated: set[str] = set()  # DSNs this process has brought up to date
 
 
@@ -125,9 +134,6 @@ class PostgresStore(DimNames):
         try:
             with self.db.transaction():
                 self.db.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-                self.db.execute(
-                    "CREATE TEMP TABLE IF NOT EXISTS metrics_rows_in (LIKE metrics_rollups) "
-                    "ON COMMIT DELETE ROWS")
                 chunks = parsed_chunks(lines, where=where, default_source=default_source,
                                        prepare=with_copy_rows)
                 try:
@@ -154,34 +160,37 @@ class PostgresStore(DimNames):
         """COPY a chunk's new records in, fold the new executions; returns how many were
         new. Runs under the write lock, so the ids found stored cannot change meanwhile."""
         fresh = self._write_facts(parsed.facts)
-        if len(parsed):
-            if not parsed.rows:
-                parsed = with_copy_rows(parsed)
-            if not self._copy_new(parsed.rows):
-                stored = self._stored([*parsed.ids])
-                parsed = parsed.keep([rid not in stored for rid in parsed.ids])
-                self._copy_new(parsed.rows)
-            if len(parsed):
-                fresh += len(parsed)
-                for res, tables in folded(parsed, self._dim_ids(AGENT, parsed.agents),
-                                          self._dim_ids(SKILL, parsed.skills)):
-                    self._add_to_rows(res, tables)
-        return fresh
+        if not len(parsed):
+            return fresh
+        if not parsed.rows:
+            parsed = with_copy_rows(parsed)
+        levels = self._load(parsed)
+        if levels is None:  # some are stored already: load only the others
+            stored = self._stored([*parsed.ids])
+            parsed = parsed.keep([rid not in stored for rid in parsed.ids])
+            levels = self._load(parsed) if len(parsed) else []
+        for res, tables in levels or []:
+            self._add_to_rows(res, tables)
+        return fresh + len(parsed)
 
-    def _copy_new(self, rows: bytes) -> bool:
-        """Load rows that are new as far as anyone knows (a first import, fresh API
-        records): one ``COPY`` and no lookup. False, leaving nothing behind, if an id is
-        stored already (a re-import, a retried request): the caller sorts them out."""
+    def _load(self, parsed: Parsed) -> list[tuple[int, dict[Section, Table]]] | None:
+        """Load executions that are new as far as anyone knows (a first import, fresh API
+        records) with one ``COPY`` and no lookup, folding them for the rollups while
+        PostgreSQL stores them (the rows go out from psycopg's writer thread). None,
+        leaving nothing behind, if an id is stored already (a re-import, a retried
+        request): the caller sorts them out."""
         import psycopg
+        from psycopg.copy import QueuedLibpqWriter
 
-        if not rows:
-            return True
+        agents = self._dim_ids(AGENT, parsed.agents)
+        skills = self._dim_ids(SKILL, parsed.skills)
         try:
-            with self.db.transaction(), self.db.cursor() as cur, cur.copy(_COPY_RECORDS) as copy:
-                copy.write(rows)
+            with self.db.transaction(), self.db.cursor() as cur, cur.copy(
+                    _COPY_RECORDS, writer=QueuedLibpqWriter(cur)) as copy:
+                copy.write(parsed.rows)
+                return list(folded(parsed, agents, skills))
         except psycopg.errors.UniqueViolation:
-            return False
-        return True
+            return None
 
     def _stored(self, ids: list[str]) -> set[str]:
         return {rid for (rid,) in self.db.execute(
@@ -217,17 +226,10 @@ class PostgresStore(DimNames):
             raw, start, length = encode(section, tables[section], buckets)
             parts.append([raw[b - 1:b - 1 + n] for b, n in zip(start.tolist(), length.tolist(),
                                                                  strict=True)])
-        with self.db.cursor() as cur:
-            cur.execute("TRUNCATE metrics_rows_in")
-            with cur.copy("COPY metrics_rows_in (key, res, bucket, main, agents, skills, "
-                          "latency, approval) FROM STDIN") as copy:
-                for i, (k, b) in enumerate(zip(keys.tolist(), buckets.tolist(), strict=True)):
-                    copy.write_row((k, res, b, *(part[i] for part in parts)))
-            cur.execute(
-                "INSERT INTO metrics_rollups SELECT * FROM metrics_rows_in "
-                "ON CONFLICT (key) DO UPDATE SET main = EXCLUDED.main, "
-                "agents = EXCLUDED.agents, skills = EXCLUDED.skills, "
-                "latency = EXCLUDED.latency, approval = EXCLUDED.approval")
+        # One statement with the rows as binary arrays: no per-row COPY formatting, no
+        # hex-escaped bytea, no scratch table to empty (a third of the ingest time before).
+        self.db.execute(_UPSERT_ROLLUPS, (keys.tolist(), [res] * len(keys), buckets.tolist(),
+                                          *parts))
 
     def _add_dims(self, kind: int, names: list[str]) -> Iterable[tuple[int, str]]:
         with self.db.cursor() as cur:
@@ -346,6 +348,7 @@ def with_copy_rows(parsed: Parsed) -> Parsed:
     ids, texts = _copy_escaped(parsed.ids), _copy_escaped(parsed.texts)
     parsed.rows = "".join([f"{rid}\t0\t{ts!r}\t\\N\t{text}\n"
                            for rid, ts, text in zip(ids, stamps, texts, strict=True)]).encode()
+    parsed.texts = []  # in the rows now; not carried back from the parser process twice
     return parsed
 
 

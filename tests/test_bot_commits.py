@@ -40,12 +40,13 @@ routing:
 
 
 class FullStage(Stage):
-    """``tests.test_rfc_e2e.Stage`` serving every handler the bot registers."""
+    """``tests.test_rfc_e2e.Stage`` serving every handler the bot registers, with the
+    repository config ``config``."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: str = CONFIG) -> None:
         super().__init__()
-        self.repo.put_file(".github/cvf.yml", CONFIG)
-        self.config = parse_config(CONFIG)
+        self.repo.put_file(".github/cvf.yml", config)
+        self.config = parse_config(config)
         self.server.close()
         env = {"GITHUB_API_URL": self.sim.base_url, "CVF_WEBHOOK_SECRET": SECRET}
         app = create_app(parse_config(""), github_factory=self.factory, clock=self.clock,

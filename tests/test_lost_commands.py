@@ -18,47 +18,31 @@ from bot.config import parse_config
 from bot.events import load_handlers
 from bot.github.delivery import RepoConfigCache
 from bot.github.ticker import run_ticks
-from tests.test_bot_commits import FullStage
+from tests.test_bot_commits import CONFIG, FullStage
 from tests.test_rfc_e2e import REPO
 
 pytestmark = pytest.mark.e2e
 
-R3_CONFIG = """\
-rfc:
-  committee:
-    users: [alice, bob, carol]
-  vote_rules:
-    default: {quorum: 2, threshold: 0.5}
-routing:
-  agents:
-    - {id: doc-bot, capabilities: [write]}
-  skills:
-    - {id: rfc-docs, risk_level: R3, required_capabilities: [write], paths: [rfcs/]}
-  roles:
-    approval_manager: {users: [rita]}
-"""
-
-
-class R3Stage(FullStage):
-    def __init__(self) -> None:
-        super().__init__()
-        self.repo.put_file(".github/cvf.yml", R3_CONFIG)
+# The same rules as tests/test_bot_commits.py, but the RFC skill needs a human (R3) and
+# a push voids approvals (the default).
+R3_CONFIG = CONFIG.replace("  approvals_survive_push: false\n", "").replace(
+    "risk_level: R2", "risk_level: R3")
 
 
 @pytest.fixture
-def stage() -> Iterator[R3Stage]:
-    s = R3Stage()
+def stage() -> Iterator[FullStage]:
+    s = FullStage(R3_CONFIG)
     try:
         yield s
     finally:
         s.close()
 
 
-def _replies(stage: R3Stage, number: int) -> list[str]:
+def _replies(stage: FullStage, number: int) -> list[str]:
     return [b for b in stage.bot_comments(number) if "cvf:routing-reply" in b]
 
 
-def test_a_dropped_approve_risk_is_answered_by_the_next_event(stage: R3Stage) -> None:
+def test_a_dropped_approve_risk_is_answered_by_the_next_event(stage: FullStage) -> None:
     n = stage.open_pull()
     head = stage.repo.pull(n).head_sha
     assert stage.gate(head).conclusion is None  # R3: waiting for /approve-risk
@@ -87,7 +71,7 @@ def test_a_dropped_approve_risk_is_answered_by_the_next_event(stage: R3Stage) ->
 
 
 def test_a_dropped_approve_risk_is_judged_by_the_head_it_was_written_on(
-        stage: R3Stage) -> None:
+        stage: FullStage) -> None:
     n = stage.open_pull()
     stage.clock.advance(minutes=1)
     stage.repo.add_comment(n, "bob", "/approve-risk reviewed")  # delivery lost
@@ -104,7 +88,7 @@ def test_a_dropped_approve_risk_is_judged_by_the_head_it_was_written_on(
 def test_the_tick_answers_commands_nobody_delivered(tmp_path: Path) -> None:
     """No later event ever comes: the tick's sweep of recently updated threads answers
     the lost `/approve-risk` on a pull request and the lost `/cert help` on an issue, once."""
-    stage = R3Stage()
+    stage = FullStage(R3_CONFIG)
     try:
         stage.repo.put_file(".github/cvf.yml", R3_CONFIG + f"metrics:\n  store: {tmp_path}/m.db\n")
         n = stage.open_pull()
